@@ -1,0 +1,41 @@
+"""Process-wide settings read from the environment (pydantic-settings).
+
+`FLUX_HOME` holds all embedded state; ports and the base domain decide the URLs Flux prints.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".local" / "share" / "flux"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLUX_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    host: str = "127.0.0.1"
+    api_port: int = 8080
+    gateway_port: int = 8000
+    base_domain: str = "localhost"
+    scheme: str = "http"
+    redis_url: str | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.api_port}/api"
+
+    @property
+    def dashboard_base(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

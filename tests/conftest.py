@@ -1,0 +1,43 @@
+"""Shared fixtures: one real PostgreSQL cluster per test session, started through flux.postgres."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from flux.postgres import Cluster, free_port, socket_dir_for
+
+
+@pytest.fixture(scope="session")
+def pg_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Templates shared by every cluster the suite creates (initdb runs once)."""
+    shared = os.environ.get("FLUX_TEST_TEMPLATES")
+    return Path(shared) if shared else tmp_path_factory.mktemp("templates")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory, pg_templates: Path) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("pg")
+    data = root / "main"
+    cluster = Cluster(data, free_port(), socket_dir_for(data, root / "run"),
+                      settings={"fsync": "off", "max_connections": "200"})
+    cluster.create(pg_templates)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def fresh_db(pg_cluster: Cluster) -> Iterator[str]:
+    """A new empty database on the session cluster; yields its superuser conninfo."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_cluster.socket_conninfo(dbname=name)
+    with psycopg.connect(pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
