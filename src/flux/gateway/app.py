@@ -1,0 +1,348 @@
+"""The gateway ASGI app: Service URL → checks → REST pool (v2, in process) or REST process (v1).
+
+Order per request: CORS preflight → host/path → project (404 when unknown, no tenant DB
+touched) → rate limit (429) → status/maintenance (503) → body size (413) → project JWT (v2,
+401) → in-flight cap (503) → forward. v2 requests reach the pool ASGI app with the route
+prefix removed, `Authorization` replaced by a bridge JWT and the profile headers set to the
+tenant schema. One access-log line per request; tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flux.gateway.activity import ActivityRecorder
+from flux.gateway.auth import verify_project_jwt
+from flux.gateway.bridge import mint_bridge_token
+from flux.gateway.directory import CatalogUnavailable, Directory, ProjectRoute
+from flux.gateway.hosts import Route, parse_route
+from flux.gateway.limits import (
+    BODY_TOO_LARGE,
+    InFlight,
+    RateLimiter,
+    check_body_size,
+    check_state,
+)
+from flux.gateway.proxy import UpstreamProxy
+from flux.gateway.redislink import RedisLink
+from flux.gateway.rejections import CATALOG_DOWN, NOT_FOUND, Reject, unavailable
+
+access_log = logging.getLogger("flux.gateway.access")
+log = logging.getLogger("flux.gateway")
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_IN_FLIGHT_CAP = 64
+_STRIPPED = frozenset({b"authorization", b"apikey", b"accept-profile", b"content-profile"})
+_EXPOSE = b"Content-Range, Content-Location, Location, Preference-Applied, Retry-After, Range-Unit"
+_PREFLIGHT_METHODS = b"GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD"
+_PREFLIGHT_HEADERS = (
+    b"Authorization, Content-Type, Accept, Accept-Profile, Content-Profile, Prefer, Range, "
+    b"apikey, x-client-info"
+)
+NO_POOL = unavailable("project unavailable", "no_pool", 5)
+INTERNAL = Reject(500, "internal error", "internal_error")
+_Forward = Callable[[Receive, Send], Awaitable[Reject | None]]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the access log says about one request."""
+
+    hash: str = "-"
+    status: int = 0
+    reason: str = "-"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
+    if origin is None:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-expose-headers", _EXPOSE),
+        (b"vary", b"Origin"),
+    ]
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _buffer_body(receive: Receive, limit: int) -> Receive | Reject:
+    """Read a body of unknown length (chunked) up to `limit` bytes, then replay it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return BODY_TOO_LARGE
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+class Gateway:
+    """The raw ASGI handler behind the Starlette app; holds the gateway's live parts."""
+
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        pool_app: ASGIApp | None,
+        pool_jwt_secret: str,
+        base_domain: str,
+        redis_url: str | None,
+        max_body_bytes: int,
+        in_flight_cap: int,
+        activity: ActivityRecorder | None,
+        proxy: UpstreamProxy,
+    ) -> None:
+        self.directory = directory
+        self.pool_app = pool_app
+        self._pool_secret = pool_jwt_secret
+        self._base_domain = base_domain
+        self._redis = RedisLink(redis_url) if redis_url else None
+        self.limiter = RateLimiter(self._redis)
+        self.in_flight = InFlight(in_flight_cap)
+        self._max_body = max_body_bytes
+        self.activity = activity
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        outcome = _Outcome()
+        origin = _header(scope, b"origin")
+        cors = _cors_headers(origin)
+
+        async def send_out(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome.status = message["status"]
+                if cors:
+                    present = {k.lower() for k, _ in message["headers"]}
+                    extra = [h for h in cors if h[0] not in present]
+                    message = {**message, "headers": [*message["headers"], *extra]}
+            await send(message)
+
+        try:
+            reject = await self._handle(scope, receive, send_out, outcome, origin)
+            if reject is not None:
+                outcome.reason = reject.reason
+                headers = [(k.lower().encode(), v.encode()) for k, v in reject.headers.items()]
+                await _send_json(send_out, reject.status, {"error": reject.error}, headers)
+        except Exception:
+            outcome.reason = INTERNAL.reason
+            log.exception("gateway request failed (project %s)", outcome.hash)
+            if outcome.status == 0:
+                await _send_json(send_out, INTERNAL.status, {"error": INTERNAL.error}, [])
+        finally:
+            access_log.info(
+                "%s %s %s %d %.2fms %s",
+                outcome.hash,
+                scope["method"],
+                scope["path"],
+                outcome.status,
+                (time.perf_counter() - started) * 1000,
+                outcome.reason,
+            )
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, outcome: _Outcome, origin: str | None
+    ) -> Reject | None:
+        method = scope["method"]
+        if method == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            await self._preflight(scope, send, origin)
+            return None
+        route = parse_route(_header(scope, b"host"), scope["path"], self._base_domain)
+        if route is None:
+            return NOT_FOUND
+        try:
+            project = await self.directory.resolve(route.key)
+        except CatalogUnavailable:
+            return CATALOG_DOWN
+        if project is None:
+            return NOT_FOUND
+        outcome.hash = project.hash
+        reject = await self.limiter.check(project.hash, project.rate_limit_per_minute)
+        reject = reject or check_state(
+            method,
+            status=project.status,
+            lifecycle_state=project.lifecycle_state,
+            maintenance=project.maintenance,
+        )
+        reject = reject or check_body_size(_header(scope, b"content-length"), self._max_body)
+        if reject is not None:
+            return reject
+        if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding"):
+            buffered = await _buffer_body(receive, self._max_body)
+            if isinstance(buffered, Reject):
+                return buffered
+            receive = buffered
+        if project.mode == "v2_shared":
+            forward = self._v2(scope, route, project)
+        else:
+            forward = self._v1(scope, route, project)
+        if isinstance(forward, Reject):
+            return forward
+        reject = self.in_flight.acquire(project.hash)
+        if reject is not None:
+            return reject
+        try:
+            if self.activity is not None:
+                self.activity.touch(project.tenant_id)
+            return await forward(receive, send)
+        finally:
+            self.in_flight.release(project.hash)
+
+    def _v2(self, scope: Scope, route: Route, project: ProjectRoute) -> Reject | _Forward:
+        claims = verify_project_jwt(
+            _header(scope, b"authorization"), secret=project.jwt_secret, tenant_role=project.role
+        )
+        if isinstance(claims, Reject):
+            return claims
+        pool_app = self.pool_app
+        if pool_app is None:
+            return NO_POOL
+        token = mint_bridge_token(
+            claims, tenant_id=project.tenant_id, pool_secret=self._pool_secret
+        )
+        schema = project.schema.encode()
+        headers = [(k, v) for k, v in scope["headers"] if k not in _STRIPPED]
+        headers.append((b"authorization", b"Bearer " + token.encode()))
+        # A profile the client asked for is passed on so the pool answers 406 for a foreign
+        # schema (as PostgREST does); the bridge role could not read it anyway.
+        for name in (b"accept-profile", b"content-profile"):
+            asked = _header(scope, name)
+            headers.append((name, asked.encode("latin-1") if asked else schema))
+        child = {**scope, "path": route.path, "headers": headers}
+        raw_path = _strip_raw_prefix(scope.get("raw_path"), route.prefix)
+        if raw_path is None:
+            child.pop("raw_path", None)
+        else:
+            child["raw_path"] = raw_path
+
+        async def forward(receive: Receive, send: Send) -> None:
+            await pool_app(child, receive, send)
+            return None
+
+        return forward
+
+    def _v1(self, scope: Scope, route: Route, project: ProjectRoute) -> Reject | _Forward:
+        upstream = project.upstream
+        if upstream is None:
+            return unavailable("project unavailable", "no_upstream", 5)
+        proxy = self.proxy
+
+        async def forward(receive: Receive, send: Send) -> Reject | None:
+            return await proxy.forward(scope, receive, send, upstream, route.path)
+
+        return forward
+
+    async def _preflight(self, scope: Scope, send: Send, origin: str | None) -> None:
+        asked = _header(scope, b"access-control-request-headers")
+        headers = [
+            (b"access-control-allow-origin", (origin or "*").encode("latin-1")),
+            (b"access-control-allow-methods", _PREFLIGHT_METHODS),
+            (
+                b"access-control-allow-headers",
+                asked.encode("latin-1") if asked else _PREFLIGHT_HEADERS,
+            ),
+            (b"access-control-max-age", b"86400"),
+            (b"vary", b"Origin"),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def aclose(self) -> None:
+        await self.proxy.aclose()
+        if self.activity is not None:
+            await self.activity.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+        await self.directory.aclose()
+
+
+def _strip_raw_prefix(raw_path: bytes | None, prefix: str) -> bytes | None:
+    if raw_path is None or not prefix:
+        return raw_path
+    encoded = prefix.encode()
+    if raw_path.lower().startswith(encoded.lower()):
+        return raw_path[len(encoded) :] or b"/"
+    return None
+
+
+def build_gateway_app(
+    *,
+    directory: Directory,
+    pool_app: ASGIApp | None,
+    pool_jwt_secret: str,
+    base_domain: str,
+    redis_url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    in_flight_cap: int = DEFAULT_IN_FLIGHT_CAP,
+    activity: ActivityRecorder | None = None,
+    upstream_read_timeout: float = 60.0,
+) -> Starlette:
+    """The gateway as a Starlette app. It owns (and closes on shutdown) the directory and the
+    activity recorder given to it; `app.state.gateway` is the live `Gateway`."""
+    gateway = Gateway(
+        directory=directory,
+        pool_app=pool_app,
+        pool_jwt_secret=pool_jwt_secret,
+        base_domain=base_domain,
+        redis_url=redis_url,
+        max_body_bytes=max_body_bytes,
+        in_flight_cap=in_flight_cap,
+        activity=activity,
+        proxy=UpstreamProxy(read_timeout=upstream_read_timeout),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.aclose()
+
+    app = Starlette(routes=[Mount("", app=gateway)], lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,260 @@
+"""Tenant resolution: route key → `ProjectRoute`, read from the `flux_system` catalog.
+
+Read-only. Results are cached in process (TTL, explicit `evict`), optionally shared through
+Redis (`flux:gw:route:<hash>`, `flux:gw:dom:<hostname>`). Redis is never authoritative: any
+Redis error falls back to the catalog. Concurrent misses for the same key share one catalog
+query, and a stale entry is served when the catalog is briefly unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from flux.errors import FluxError
+from flux.gateway.hosts import RouteKey
+from flux.gateway.names import shortid, tenant_role, tenant_schema
+from flux.gateway.redislink import RedisLink
+
+log = logging.getLogger("flux.gateway.directory")
+
+_COLUMNS = """
+    SELECT p.tenant_id::text, p.slug, p.hash, p.mode, p.jwt_secret,
+           COALESCE(p.rate_limit_per_minute, pl.rate_limit_per_minute),
+           p.maintenance, p.status, p.lifecycle_state, p.runner_data->>'api_port'
+      FROM projects p JOIN plans pl ON pl.name = p.plan
+"""
+_BY_HASH = _COLUMNS + " WHERE p.hash = %s"
+_HASH_OF_DOMAIN = (
+    "SELECT p.hash FROM domains d JOIN projects p ON p.tenant_id = d.tenant_id"
+    " WHERE d.hostname = %s"
+)
+_ROUTE_PREFIX = "flux:gw:route:"
+_DOMAIN_PREFIX = "flux:gw:dom:"
+
+
+class CatalogUnavailable(FluxError):
+    def __init__(self) -> None:
+        super().__init__("catalog unavailable", code="catalog_unavailable", status=503)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRoute:
+    """What the gateway needs to serve one project; `jwt_secret` is excluded from repr."""
+
+    tenant_id: str
+    slug: str
+    hash: str
+    mode: str  # "v2_shared" | "v1_dedicated"
+    jwt_secret: str = field(repr=False)
+    rate_limit_per_minute: int
+    maintenance: bool
+    status: str
+    lifecycle_state: str
+    upstream: str | None  # v1: http://127.0.0.1:<api_port>
+
+    @property
+    def shortid(self) -> str:
+        return shortid(self.tenant_id)
+
+    @property
+    def role(self) -> str:
+        return tenant_role(self.tenant_id)
+
+    @property
+    def schema(self) -> str:
+        return tenant_schema(self.tenant_id)
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ProjectRoute:
+        tenant_id, slug, hash_, mode, secret, rate, maintenance, status, lifecycle, port = row
+        upstream = f"http://127.0.0.1:{int(port)}" if port and str(port).isdigit() else None
+        return cls(
+            tenant_id, slug, hash_, mode, secret, rate, maintenance, status, lifecycle, upstream
+        )
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: Any
+    expires: float
+
+
+class Directory:
+    """Catalog-backed project lookup with an in-process TTL cache (and Redis when given)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        redis_url: str | None = None,
+        ttl: float = 10.0,
+        negative_ttl: float = 2.0,
+        redis_ttl: int = 60,
+        pool_size: int = 4,
+    ) -> None:
+        self._conninfo = conninfo
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._redis_ttl = redis_ttl
+        self._pool_size = pool_size
+        self._redis = RedisLink(redis_url) if redis_url else None
+        self._pool: AsyncConnectionPool | None = None
+        self._pool_lock: asyncio.Lock | None = None
+        self._routes: dict[str, _Entry] = {}  # hash -> ProjectRoute | None
+        self._domains: dict[str, _Entry] = {}  # hostname -> hash | None
+        self._pending: dict[tuple[str, str], asyncio.Future[Any]] = {}
+
+    async def resolve(self, key: RouteKey) -> ProjectRoute | None:
+        """The project a route key names, or None (unknown host, wrong slug for the hash)."""
+        if key.hostname is not None:
+            hash_ = await self._cached(self._domains, "d", key.hostname, self._domain_hash)
+            return await self.by_hash(hash_) if hash_ else None
+        if key.hash is None:
+            return None
+        route = await self.by_hash(key.hash)
+        if route is None or (key.slug is not None and key.slug != route.slug):
+            return None
+        return route
+
+    async def by_hash(self, hash_: str) -> ProjectRoute | None:
+        return await self._cached(self._routes, "h", hash_, self._route)
+
+    async def evict(self, hash: str | None = None, hostname: str | None = None) -> None:
+        """Forget cached routing for a project hash and/or a custom hostname (None, None: all).
+
+        The control plane calls this after changing a project (secret, slug, plan, mode,
+        status, maintenance, deletion) or a domain, so the next request reads the catalog.
+        """
+        if hash is None and hostname is None:
+            self._routes.clear()
+            self._domains.clear()
+            if self._redis:
+                await self._redis.run(_delete_prefixed)
+            return
+        keys = []
+        if hash is not None:
+            self._routes.pop(hash, None)
+            keys.append(_ROUTE_PREFIX + hash)
+        if hostname is not None:
+            hostname = hostname.lower().rstrip(".")
+            self._domains.pop(hostname, None)
+            keys.append(_DOMAIN_PREFIX + hostname)
+        if self._redis:
+            await self._redis.run(lambda client: client.delete(*keys))
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _cached(
+        self,
+        table: dict[str, _Entry],
+        kind: str,
+        name: str,
+        load: Callable[[str], Awaitable[Any]],
+    ) -> Any:
+        entry = table.get(name)
+        now = time.monotonic()
+        if entry is not None and entry.expires > now:
+            return entry.value
+        pending = self._pending.get((kind, name))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[(kind, name)] = future
+        try:
+            value = await load(name)
+        except CatalogUnavailable as exc:
+            if entry is None:
+                future.set_exception(exc)
+                future.exception()  # waiters re-raise; mark retrieved for the loop
+                raise
+            value = entry.value  # stale but better than failing while the catalog blips
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            self._pending.pop((kind, name), None)
+        ttl = self._ttl if value is not None else self._negative_ttl
+        table[name] = _Entry(value, time.monotonic() + ttl)
+        future.set_result(value)
+        return value
+
+    async def _route(self, hash_: str) -> ProjectRoute | None:
+        cached = await self._redis_get(_ROUTE_PREFIX + hash_)
+        if cached is not None:
+            try:
+                return ProjectRoute(**json.loads(cached))
+            except (ValueError, TypeError):
+                pass  # written by another version of the gateway: read the catalog
+        row = await self._query(_BY_HASH, hash_)
+        route = ProjectRoute.from_row(row) if row else None
+        if route is not None:
+            await self._redis_set(_ROUTE_PREFIX + hash_, json.dumps(asdict(route)))
+        return route
+
+    async def _domain_hash(self, hostname: str) -> str | None:
+        cached = await self._redis_get(_DOMAIN_PREFIX + hostname)
+        if cached is not None:
+            return cached.decode()
+        row = await self._query(_HASH_OF_DOMAIN, hostname)
+        if row is not None:
+            await self._redis_set(_DOMAIN_PREFIX + hostname, row[0])
+        return row[0] if row else None
+
+    async def _redis_get(self, key: str) -> bytes | None:
+        if self._redis is None:
+            return None
+        return await self._redis.run(lambda client: client.get(key))
+
+    async def _redis_set(self, key: str, value: str) -> None:
+        if self._redis is not None:
+            await self._redis.run(lambda client: client.set(key, value, ex=self._redis_ttl))
+
+    async def _query(self, sql: str, param: str) -> tuple[Any, ...] | None:
+        try:
+            pool = await self._open_pool()
+            async with pool.connection() as conn:
+                cur = await conn.execute(sql, (param,))
+                return await cur.fetchone()
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("catalog lookup failed: %s", type(exc).__name__)
+            raise CatalogUnavailable() from exc
+
+    async def _open_pool(self) -> AsyncConnectionPool:
+        if self._pool is not None:
+            return self._pool
+        if self._pool_lock is None:
+            self._pool_lock = asyncio.Lock()
+        async with self._pool_lock:
+            if self._pool is None:
+                pool = AsyncConnectionPool(
+                    self._conninfo,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    kwargs={"autocommit": True},
+                    timeout=5.0,
+                    open=False,
+                )
+                await pool.open()
+                self._pool = pool
+        return self._pool
+
+
+async def _delete_prefixed(client: Any) -> None:
+    for prefix in (_ROUTE_PREFIX, _DOMAIN_PREFIX):
+        async for key in client.scan_iter(match=prefix + "*", count=500):
+            await client.delete(key)

@@ -1,0 +1,146 @@
+"""Project-JWT verification (SPEC §8) and bridge-token minting."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+
+from flux.gateway.auth import bearer_token, verify_project_jwt
+from flux.gateway.bridge import BRIDGE_AUDIENCE, bridge_claims, mint_bridge_token
+from flux.gateway.names import shortid, tenant_role, tenant_schema
+from flux.gateway.rejections import Reject
+
+SECRET = "s" * 64
+OTHER = "o" * 64
+TENANT = "3f2a9c1e-77aa-4b0d-9e11-5c7d8e9f0a1b"
+ROLE = "t_3f2a9c1e77aa_role"
+
+
+def _token(secret: str = SECRET, algorithm: str = "HS256", **claims: object) -> str:
+    payload: dict[str, object] = {"sub": "u1", "exp": int(time.time()) + 60}
+    payload.update(claims)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def _verify(header: str | None) -> dict | Reject:
+    return verify_project_jwt(header, secret=SECRET, tenant_role=ROLE)
+
+
+def test_names() -> None:
+    assert shortid(TENANT) == "3f2a9c1e77aa"
+    assert shortid(TENANT.upper()) == "3f2a9c1e77aa"
+    assert tenant_role(TENANT) == ROLE
+    assert tenant_schema(TENANT) == "t_3f2a9c1e77aa_api"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("BEARER  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer a b", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_bearer_token(header: str | None, token: str | None) -> None:
+    assert bearer_token(header) == token
+
+
+@pytest.mark.parametrize("role", [None, "authenticated", ROLE])
+def test_accepted_roles(role: str | None) -> None:
+    claims = _verify("Bearer " + _token(role=role, email="a@b.c"))
+    assert isinstance(claims, dict)
+    assert claims["sub"] == "u1" and claims["email"] == "a@b.c"
+
+
+def _reason(header: str | None) -> str:
+    result = _verify(header)
+    assert isinstance(result, Reject), result
+    assert result.status == 401
+    assert result.error == "authorization required"
+    assert result.headers == {"WWW-Authenticate": "Bearer"}
+    return result.reason
+
+
+now = int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing_token"),
+        ("Bearer", "missing_token"),
+        ("Basic dXNlcjpwYXNz", "missing_token"),
+        ("Bearer not-a-jwt", "invalid_token"),
+        ("Bearer " + _token(OTHER), "bad_signature"),
+        ("Bearer " + _token(exp=None), "invalid_token"),
+        ("Bearer " + _token(exp="tomorrow"), "invalid_token"),
+        ("Bearer " + _token(exp=now - 31), "token_expired"),
+        ("Bearer " + _token(nbf=now + 120), "token_not_yet_valid"),
+        ("Bearer " + _token(iat=now + 120), "token_not_yet_valid"),
+        ("Bearer " + _token(algorithm="HS512"), "invalid_token"),
+        ("Bearer " + _token(role="anon"), "foreign_role"),
+        ("Bearer " + _token(role="service_role"), "foreign_role"),
+        ("Bearer " + _token(role="postgres"), "foreign_role"),
+        ("Bearer " + _token(role="t_000000000000_role"), "foreign_role"),
+        ("Bearer " + _token(role=["authenticated"]), "foreign_role"),
+        ("Bearer " + jwt.encode({"exp": now + 60}, None, algorithm="none"), "invalid_token"),
+    ],
+)
+def test_rejections(header: str | None, reason: str) -> None:
+    assert _reason(header) == reason
+
+
+def test_leeway_accepts_recent_expiry_and_slight_skew() -> None:
+    assert isinstance(_verify("Bearer " + _token(exp=now - 5)), dict)
+    assert isinstance(_verify("Bearer " + _token(nbf=now + 10, iat=now + 10)), dict)
+
+
+def test_forged_bridge_token_is_not_a_project_token() -> None:
+    pool_secret = "p" * 40
+    forged = mint_bridge_token({"sub": "x"}, tenant_id=TENANT, pool_secret=pool_secret)
+    assert _reason("Bearer " + forged) == "bad_signature"
+
+
+def test_bridge_claims() -> None:
+    inbound = {
+        "sub": "u1",
+        "role": "authenticated",
+        "email": "a@b.c",
+        "tenant_id": "evil",
+        "aud": "authenticated",
+        "exp": 1,
+        "app_metadata": {"org": 7},
+    }
+    claims = bridge_claims(inbound, tenant_id=TENANT, now=1000)
+    assert claims == {
+        "sub": "u1",
+        "email": "a@b.c",
+        "app_metadata": {"org": 7},
+        "role": ROLE,
+        "tenant_id": TENANT,
+        "exp": 1060,
+        "aud": BRIDGE_AUDIENCE,
+    }
+
+
+def test_bridge_token_signed_with_pool_secret() -> None:
+    pool_secret = "p" * 40
+    token = mint_bridge_token(
+        {"sub": "u1", "role": "authenticated"}, tenant_id=TENANT, pool_secret=pool_secret
+    )
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, pool_secret, algorithms=["HS256"], audience=BRIDGE_AUDIENCE)
+    assert claims["role"] == ROLE and claims["tenant_id"] == TENANT and claims["sub"] == "u1"
+    assert 55 <= claims["exp"] - time.time() <= 61
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, SECRET, algorithms=["HS256"], audience=BRIDGE_AUDIENCE)
+    assert str(uuid.UUID(claims["tenant_id"])) == TENANT
