@@ -1,0 +1,1 @@
+"""The `flux` sub-commands, one module per area (auth, projects, tokens, platform)."""
