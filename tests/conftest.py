@@ -24,8 +24,12 @@ def pg_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory, pg_templates: Path) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("pg")
     data = root / "main"
-    cluster = Cluster(data, free_port(), socket_dir_for(data, root / "run"),
-                      settings={"fsync": "off", "max_connections": "200"})
+    cluster = Cluster(
+        data,
+        free_port(),
+        socket_dir_for(data, root / "run"),
+        settings={"fsync": "off", "max_connections": "200"},
+    )
     cluster.create(pg_templates)
     cluster.start()
     yield cluster
@@ -41,3 +45,30 @@ def fresh_db(pg_cluster: Cluster) -> Iterator[str]:
     yield pg_cluster.socket_conninfo(dbname=name)
     with psycopg.connect(pg_cluster.socket_conninfo(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory, pg_templates: Path):
+    """The embedded platform's database side (catalog + shared DB) in a throwaway FLUX_HOME."""
+    from flux.embedded import load_state, open_catalog, start_database
+
+    home = tmp_path_factory.mktemp("fluxhome")
+    (home / "templates").symlink_to(pg_templates, target_is_directory=True)
+    state = load_state(home)
+    start_database(state)
+    catalog = open_catalog(state)
+    yield state, catalog
+    catalog.close()
+    state.cluster.stop()
+
+
+@pytest.fixture
+def control(embedded):
+    """A ControlContext on the embedded platform with the v2 engine."""
+    from flux.control.context import ControlContext
+    from flux.engines.v2_shared import SharedEngine
+
+    state, catalog = embedded
+    return ControlContext(
+        catalog=catalog, engines={"v2_shared": SharedEngine(state.shared_conninfo())}
+    )

@@ -11,8 +11,14 @@ class FluxError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, code: str = "error", hint: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "error",
+        hint: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -5,8 +5,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from flux.postgres import Cluster, PostgresNotFound, find_bin_dir, free_port, socket_dir_for
-from flux.postgres import binaries
+from flux.postgres import (
+    Cluster,
+    PostgresNotFound,
+    binaries,
+    find_bin_dir,
+    free_port,
+    socket_dir_for,
+)
 
 
 def _cluster(root: Path) -> Cluster:

@@ -1,0 +1,1 @@
+"""The `flux_system` catalog: its own migrations plus small typed query functions."""

@@ -38,17 +38,20 @@ def _candidates() -> list[Path]:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=5, check=True).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
             found.append(Path(out))
         except (subprocess.SubprocessError, OSError):
             pass
     initdb = shutil.which("initdb")
     if initdb:
         found.append(Path(os.path.realpath(initdb)).parent)
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                      key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
-                      reverse=True)
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     found.extend(Path(p) for p in versions)
     return found
 
@@ -63,6 +66,11 @@ def find_bin_dir() -> Path:
 
 
 def server_version(bin_dir: Path) -> str:
-    out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                         text=True, timeout=10, check=True).stdout
+    out = subprocess.run(
+        [str(bin_dir / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
     return out.strip().split()[-1]

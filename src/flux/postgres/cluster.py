@@ -74,6 +74,7 @@ def _chown_tree(root: Path, user: OsUser) -> None:
 def template_dir(templates_root: Path) -> Path:
     """A pre-initialised cluster for this server version, created once (under a lock)."""
     bin_dir = find_bin_dir()
+    templates_root = templates_root.resolve()
     target = templates_root / f"pg-{server_version(bin_dir)}"
     if (target / "PG_VERSION").exists():
         return target
@@ -86,17 +87,33 @@ def template_dir(templates_root: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         hand_over(staging, user)
         result = subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(staging), "-U", SUPERUSER, "-E", "UTF8",
-             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            capture_output=True, text=True, timeout=120, **user.popen_kwargs(),
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(staging),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **user.popen_kwargs(),
         )
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise ClusterError(f"initdb failed: {result.stderr.strip()[-500:]}")
         with open(staging / "postgresql.conf", "a") as conf:
-            conf.write("\n# flux defaults\nlisten_addresses = '127.0.0.1'\n"
-                       "unix_socket_permissions = 0700\nlogging_collector = off\n"
-                       "password_encryption = 'scram-sha-256'\n")
+            conf.write(
+                "\n# flux defaults\nlisten_addresses = '127.0.0.1'\n"
+                "unix_socket_permissions = 0700\nlogging_collector = off\n"
+                "password_encryption = 'scram-sha-256'\n"
+            )
         os.rename(staging, target)
     return target
 
@@ -192,18 +209,29 @@ class Cluster:
         hand_over(self.socket_dir, user)
         os.chmod(self.socket_dir, 0o700)
         bin_dir = find_bin_dir()
-        args = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-k", str(self.socket_dir), "-c", f"listen_addresses={self.host}"]
+        args = [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            f"listen_addresses={self.host}",
+        ]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
-        log = open(self.log_file, "ab")
-        try:
+        with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=str(self.data_dir), **user.popen_kwargs(),
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(self.data_dir),
+                **user.popen_kwargs(),
             )
-        finally:
-            log.close()
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -218,8 +246,10 @@ class Cluster:
             if self.is_ready() and self.running_pid():
                 return
             time.sleep(0.01)
-        raise ClusterError(f"PostgreSQL at {self.data_dir} did not become ready in {timeout}s",
-                           hint=f"see {self.log_file}")
+        raise ClusterError(
+            f"PostgreSQL at {self.data_dir} did not become ready in {timeout}s",
+            hint=f"see {self.log_file}",
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -267,5 +297,7 @@ class Cluster:
     def tcp_url(self, dbname: str, user: str, password: str) -> str:
         from urllib.parse import quote
 
-        return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
-                f"@{self.host}:{self.port}/{quote(dbname, safe='')}")
+        return (
+            f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{self.host}:{self.port}/{quote(dbname, safe='')}"
+        )

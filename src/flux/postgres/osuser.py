@@ -31,15 +31,17 @@ def server_user() -> OsUser:
         entry = pwd.getpwuid(os.geteuid())
         return OsUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
     wanted = os.environ.get("FLUX_PG_OS_USER")
-    for name in ([wanted] if wanted else ["postgres", "nobody"]):
+    for name in [wanted] if wanted else ["postgres", "nobody"]:
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
             continue
         if entry.pw_uid != 0:
             return OsUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-    raise RuntimeError("running as root and no unprivileged OS user found for PostgreSQL "
-                       "(create a 'postgres' user or set FLUX_PG_OS_USER)")
+    raise RuntimeError(
+        "running as root and no unprivileged OS user found for PostgreSQL "
+        "(create a 'postgres' user or set FLUX_PG_OS_USER)"
+    )
 
 
 def hand_over(path: Path, user: OsUser) -> None:

@@ -1,0 +1,44 @@
+"""What the control plane's services need: the catalog, the engines, URL settings, hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flux.catalog.db import Catalog
+from flux.catalog.projects import Project
+from flux.engines.base import Engine
+
+
+@dataclass
+class ControlContext:
+    catalog: Catalog
+    engines: dict[str, Engine]
+    base_domain: str = "localhost"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    scheme: str = "http"
+    default_mode: str = "v2_shared"
+    # called after a project's routing/auth data changed (gateway cache eviction)
+    on_project_changed: list[Callable[[Project], None]] = field(default_factory=list)
+    # called after a project's schema changed (REST schema-cache reload)
+    on_schema_changed: list[Callable[[Project], None]] = field(default_factory=list)
+
+    def engine_for(self, mode: str) -> Engine:
+        from flux.errors import BadInput
+
+        try:
+            return self.engines[mode]
+        except KeyError:
+            known = ", ".join(sorted(self.engines))
+            raise BadInput(
+                f"engine mode {mode!r} is not available here", hint=f"use one of: {known}"
+            ) from None
+
+    def project_changed(self, project: Project) -> None:
+        for hook in self.on_project_changed:
+            hook(project)
+
+    def schema_changed(self, project: Project) -> None:
+        for hook in self.on_schema_changed:
+            hook(project)

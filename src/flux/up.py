@@ -1,0 +1,164 @@
+"""`flux up`: the embedded platform on one machine (SPEC §1 "The embedded default").
+
+Starts the local Postgres server (catalog + shared cluster `local-1`), bootstraps the admin
+and its token into the CLI config, serves the control plane (and the gateway with its
+in-process REST pool), and on Ctrl-C / SIGTERM stops every server and child cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+from flux.cli_config import cli_config_path, read_cli_config, write_cli_config
+from flux.config import Settings
+from flux.control.app import build_control_app
+from flux.control.context import ControlContext
+from flux.embedded import (
+    EmbeddedState,
+    ensure_admin_token,
+    load_state,
+    open_catalog,
+    start_database,
+)
+from flux.engines.v2_shared import SharedEngine
+from flux.errors import FluxError
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `flux up` (several servers share it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def _server(app, host: str, port: int) -> _QuietServer:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="uvloop",
+        http="httptools",
+    )
+    return _QuietServer(config)
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+class Platform:
+    """Everything `flux up` runs, built from settings; `run()` blocks until stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state: EmbeddedState = load_state(settings.home)
+        self.servers: list[_QuietServer] = []
+        self.catalog = None
+
+    def prepare(self) -> None:
+        start_database(self.state)
+        self.catalog = open_catalog(self.state)
+        config = read_cli_config()
+        same_server = config.get("apiBase") in (None, self.settings.api_base)
+        token, minted = ensure_admin_token(
+            self.catalog, config.get("token") if same_server else None
+        )
+        write_cli_config(
+            {
+                **config,
+                "apiBase": self.settings.api_base,
+                "token": token,
+                "dashboardBase": self.settings.dashboard_base,
+            }
+        )
+        self.token, self.token_minted = token, minted
+
+    def context(self) -> ControlContext:
+        s = self.settings
+        return ControlContext(
+            catalog=self.catalog,
+            engines={"v2_shared": SharedEngine(self.state.shared_conninfo())},
+            base_domain=s.base_domain,
+            gateway_host=s.host,
+            gateway_port=s.gateway_port,
+            scheme=s.scheme,
+        )
+
+    async def serve(self) -> None:
+        ctx = self.context()
+        s = self.settings
+        self.servers = [_server(build_control_app(ctx), s.host, s.api_port)]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        tasks = [asyncio.create_task(server.serve()) for server in self.servers]
+        while not all(server.started for server in self.servers):
+            if any(task.done() for task in tasks):
+                self.request_stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise FluxError(
+                    "could not start the HTTP servers (is a port already in use?)",
+                    hint=f"free ports {s.api_port}/{s.gateway_port} or pass "
+                    "--api-port/--gateway-port",
+                )
+            await asyncio.sleep(0.02)
+        self._banner()
+        await asyncio.gather(*tasks)
+
+    def request_stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+
+    def shutdown(self) -> None:
+        if self.catalog is not None:
+            self.catalog.close()
+        self.state.cluster.stop()
+
+    def _banner(self) -> None:
+        s = self.settings
+        _say("Flux is up.")
+        _say(f"  API base:      {s.api_base}")
+        _say(f"  OpenAPI:       http://{s.host}:{s.api_port}/api/openapi.json")
+        if self.token_minted:
+            _say(f"  API token:     {self.token}   (shown once; saved to {cli_config_path()})")
+        else:
+            _say(f"  API token:     {self.token[:13]}…   (in {cli_config_path()})")
+        _say(f"  State:         {s.home}")
+        _say("Try: flux create my-app   ·   flux list   ·   Ctrl-C to stop")
+
+
+def main(
+    home: Path | None = None, api_port: int | None = None, gateway_port: int | None = None
+) -> int:
+    started = time.monotonic()
+    overrides = {
+        k: v
+        for k, v in (("home", home), ("api_port", api_port), ("gateway_port", gateway_port))
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    platform = Platform(settings)
+    try:
+        platform.prepare()
+        _say(f"Started the local PostgreSQL and catalog in {time.monotonic() - started:.2f}s")
+        asyncio.run(platform.serve())
+    except FluxError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"hint: {err.hint}", file=sys.stderr)
+        return 1
+    finally:
+        platform.shutdown()
+        _say("Flux stopped.")
+    return 0
