@@ -358,7 +358,12 @@ def _json_path(p: _Cursor) -> tuple[JsonOp, ...]:
         elif p.peek() == '"':
             ops.append(JsonOp(arrow, _quoted(p)))
         else:
-            ops.append(JsonOp(arrow, _dash_separated(p, _json_key_part)))
+            try:
+                ops.append(JsonOp(arrow, _dash_separated(p, _json_key_part)))
+            except GrammarError as e:
+                if m is None or (e.position or 0) >= m.end():
+                    raise
+                p.fail('digit, "->", "::", ".", ",", ")" or end of input', m.end())
     return tuple(ops)
 
 
