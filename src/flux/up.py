@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from flux.cli_config import cli_config_path, read_cli_config, write_cli_config
+from flux.cli.user_config import config_path, load_user_config, update_user_config
 from flux.config import Settings
 from flux.control.app import build_control_app
 from flux.control.context import ControlContext
@@ -69,18 +69,16 @@ class Platform:
     def prepare(self) -> None:
         start_database(self.state)
         self.catalog = open_catalog(self.state)
-        config = read_cli_config()
+        config = load_user_config(config_path())
         same_server = config.get("apiBase") in (None, self.settings.api_base)
         token, minted = ensure_admin_token(
             self.catalog, config.get("token") if same_server else None
         )
-        write_cli_config(
-            {
-                **config,
-                "apiBase": self.settings.api_base,
-                "token": token,
-                "dashboardBase": self.settings.dashboard_base,
-            }
+        update_user_config(
+            config_path(),
+            apiBase=self.settings.api_base,
+            token=token,
+            dashboardBase=self.settings.dashboard_base,
         )
         self.token, self.token_minted = token, minted
 
@@ -131,9 +129,9 @@ class Platform:
         _say(f"  API base:      {s.api_base}")
         _say(f"  OpenAPI:       http://{s.host}:{s.api_port}/api/openapi.json")
         if self.token_minted:
-            _say(f"  API token:     {self.token}   (shown once; saved to {cli_config_path()})")
+            _say(f"  API token:     {self.token}   (shown once; saved to {config_path()})")
         else:
-            _say(f"  API token:     {self.token[:13]}…   (in {cli_config_path()})")
+            _say(f"  API token:     {self.token[:13]}…   (in {config_path()})")
         _say(f"  State:         {s.home}")
         _say("Try: flux create my-app   ·   flux list   ·   Ctrl-C to stop")
 
