@@ -10,7 +10,6 @@ import pytest
 
 from flux.gateway.auth import bearer_token, verify_project_jwt
 from flux.gateway.bridge import BRIDGE_AUDIENCE, bridge_claims, mint_bridge_token
-from flux.gateway.names import shortid, tenant_role, tenant_schema
 from flux.gateway.rejections import Reject
 
 SECRET = "s" * 64
@@ -28,13 +27,6 @@ def _token(secret: str = SECRET, algorithm: str = "HS256", **claims: object) -> 
 
 def _verify(header: str | None) -> dict | Reject:
     return verify_project_jwt(header, secret=SECRET, tenant_role=ROLE)
-
-
-def test_names() -> None:
-    assert shortid(TENANT) == "3f2a9c1e77aa"
-    assert shortid(TENANT.upper()) == "3f2a9c1e77aa"
-    assert tenant_role(TENANT) == ROLE
-    assert tenant_schema(TENANT) == "t_3f2a9c1e77aa_api"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from flux.gateway.names import tenant_role
+from flux.naming import shortid, tenant_role
 
 BRIDGE_AUDIENCE = "flux-pool"
 BRIDGE_TTL_SECONDS = 60
@@ -22,7 +22,7 @@ BRIDGE_TTL_SECONDS = 60
 def bridge_claims(claims: Mapping[str, Any], *, tenant_id: str, now: int) -> dict[str, Any]:
     out = {key: value for key, value in claims.items() if key != "role"}
     out.update(
-        role=tenant_role(tenant_id),
+        role=tenant_role(shortid(tenant_id)),
         tenant_id=tenant_id,
         exp=now + BRIDGE_TTL_SECONDS,
         aud=BRIDGE_AUDIENCE,

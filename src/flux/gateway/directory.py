@@ -21,8 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from flux.errors import FluxError
 from flux.gateway.hosts import RouteKey
-from flux.gateway.names import shortid, tenant_role, tenant_schema
 from flux.gateway.redislink import RedisLink
+from flux.naming import shortid, tenant_role, tenant_schema
 
 log = logging.getLogger("flux.gateway.directory")
 
@@ -67,11 +67,11 @@ class ProjectRoute:
 
     @property
     def role(self) -> str:
-        return tenant_role(self.tenant_id)
+        return tenant_role(self.shortid)
 
     @property
     def schema(self) -> str:
-        return tenant_schema(self.tenant_id)
+        return tenant_schema(self.shortid)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ProjectRoute:
@@ -100,18 +100,24 @@ class Directory:
         negative_ttl: float = 2.0,
         redis_ttl: int = 60,
         pool_size: int = 4,
+        catalog_timeout: float = 5.0,
     ) -> None:
         self._conninfo = conninfo
         self._ttl = ttl
         self._negative_ttl = negative_ttl
         self._redis_ttl = redis_ttl
         self._pool_size = pool_size
+        self._catalog_timeout = catalog_timeout
         self._redis = RedisLink(redis_url) if redis_url else None
         self._pool: AsyncConnectionPool | None = None
         self._pool_lock: asyncio.Lock | None = None
         self._routes: dict[str, _Entry] = {}  # hash -> ProjectRoute | None
         self._domains: dict[str, _Entry] = {}  # hostname -> hash | None
         self._pending: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # where Redis calls run
+        self._bypass: set[str] = set()  # Redis keys to skip until re-read from the catalog
+        self._bypass_all = False
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def resolve(self, key: RouteKey) -> ProjectRoute | None:
         """The project a route key names, or None (unknown host, wrong slug for the hash)."""
@@ -128,17 +134,18 @@ class Directory:
     async def by_hash(self, hash_: str) -> ProjectRoute | None:
         return await self._cached(self._routes, "h", hash_, self._route)
 
-    async def evict(self, hash: str | None = None, hostname: str | None = None) -> None:
+    def evict(self, hash: str | None = None, hostname: str | None = None) -> None:
         """Forget cached routing for a project hash and/or a custom hostname (None, None: all).
 
         The control plane calls this after changing a project (secret, slug, plan, mode,
-        status, maintenance, deletion) or a domain, so the next request reads the catalog.
+        status, maintenance, deletion) or a domain. Synchronous and safe from any thread: the
+        local cache is cleared at once, the next lookup of an evicted key reads the catalog
+        (bypassing Redis), and the shared Redis entries are deleted in the background.
         """
         if hash is None and hostname is None:
             self._routes.clear()
             self._domains.clear()
-            if self._redis:
-                await self._redis.run(_delete_prefixed)
+            self._bypass_all = self._in_background(_delete_prefixed, self._end_bypass_all)
             return
         keys = []
         if hash is not None:
@@ -148,10 +155,42 @@ class Directory:
             hostname = hostname.lower().rstrip(".")
             self._domains.pop(hostname, None)
             keys.append(_DOMAIN_PREFIX + hostname)
-        if self._redis:
-            await self._redis.run(lambda client: client.delete(*keys))
+        self._bypass.update(keys)
+        self._in_background(lambda client: client.delete(*keys))
+
+    def _in_background(
+        self, call: Callable[[Any], Awaitable[Any]], done: Callable[[Any], None] | None = None
+    ) -> bool:
+        """Run a Redis call on the directory's loop without waiting; False when there is none."""
+        redis, loop = self._redis, self._loop
+        if redis is None or loop is None or loop.is_closed():
+            return False
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(redis.run(call))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            if done is not None:
+                task.add_done_callback(done)
+        else:
+            future = asyncio.run_coroutine_threadsafe(redis.run(call), loop)
+            if done is not None:
+                future.add_done_callback(done)
+        return True
+
+    def _end_bypass_all(self, _: Any) -> None:
+        self._bypass_all = False
+
+    async def drain(self) -> None:
+        """Wait for background Redis evictions started from this loop."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def aclose(self) -> None:
+        await self.drain()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -202,8 +241,7 @@ class Directory:
                 pass  # written by another version of the gateway: read the catalog
         row = await self._query(_BY_HASH, hash_)
         route = ProjectRoute.from_row(row) if row else None
-        if route is not None:
-            await self._redis_set(_ROUTE_PREFIX + hash_, json.dumps(asdict(route)))
+        await self._redis_set(_ROUTE_PREFIX + hash_, json.dumps(asdict(route)) if route else None)
         return route
 
     async def _domain_hash(self, hostname: str) -> str | None:
@@ -211,17 +249,21 @@ class Directory:
         if cached is not None:
             return cached.decode()
         row = await self._query(_HASH_OF_DOMAIN, hostname)
-        if row is not None:
-            await self._redis_set(_DOMAIN_PREFIX + hostname, row[0])
+        await self._redis_set(_DOMAIN_PREFIX + hostname, row[0] if row else None)
         return row[0] if row else None
 
     async def _redis_get(self, key: str) -> bytes | None:
         if self._redis is None:
             return None
+        self._loop = asyncio.get_running_loop()
+        if self._bypass_all or key in self._bypass:
+            return None
         return await self._redis.run(lambda client: client.get(key))
 
-    async def _redis_set(self, key: str, value: str) -> None:
-        if self._redis is not None:
+    async def _redis_set(self, key: str, value: str | None) -> None:
+        """Share a fresh catalog answer (unknown keys are not shared: they stay local)."""
+        self._bypass.discard(key)
+        if self._redis is not None and value is not None:
             await self._redis.run(lambda client: client.set(key, value, ex=self._redis_ttl))
 
     async def _query(self, sql: str, param: str) -> tuple[Any, ...] | None:
@@ -246,7 +288,7 @@ class Directory:
                     min_size=1,
                     max_size=self._pool_size,
                     kwargs={"autocommit": True},
-                    timeout=5.0,
+                    timeout=self._catalog_timeout,
                     open=False,
                 )
                 await pool.open()

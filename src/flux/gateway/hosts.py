@@ -13,15 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flux.naming import is_valid_hash, is_valid_slug
+
 _SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 _HASH = r"[0-9a-f]{7}"
 _CANONICAL_LABEL = re.compile(rf"api--({_SLUG})--({_HASH})")
-_SLUG_RE = re.compile(_SLUG)
-_HASH_RE = re.compile(_HASH)
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SUPABASE_PREFIX = "/rest/v1"
-SLUG_MAX = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +64,6 @@ def normalize_host(host: str) -> str | None:
     return name
 
 
-def _valid_slug(slug: str) -> bool:
-    return len(slug) <= SLUG_MAX and _SLUG_RE.fullmatch(slug) is not None
-
-
 def _project_host(name: str, base_domain: str) -> RouteKey | None:
     """The key of a canonical or legacy project host; None when `name` is neither."""
     suffix = "." + base_domain
@@ -77,12 +72,12 @@ def _project_host(name: str, base_domain: str) -> RouteKey | None:
     labels = name[: -len(suffix)].split(".")
     if len(labels) == 1:
         match = _CANONICAL_LABEL.fullmatch(labels[0])
-        if match and _valid_slug(match.group(1)):
+        if match and is_valid_slug(match.group(1)):
             return RouteKey(hash=match.group(2), slug=match.group(1))
         return None
     if len(labels) == 3 and labels[0] == "api":
         slug, hash_ = labels[1], labels[2]
-        if _valid_slug(slug) and _HASH_RE.fullmatch(hash_):
+        if is_valid_slug(slug) and is_valid_hash(hash_):
             return RouteKey(hash=hash_, slug=slug)
     return None
 
@@ -96,7 +91,7 @@ def _strip_supabase_prefix(path: str) -> tuple[str, str]:
 def _path_form(path: str) -> tuple[RouteKey, str, str] | None:
     first, sep, rest = path[1:].partition("/")
     match = _CANONICAL_LABEL.fullmatch(first.lower())
-    if not match or not _valid_slug(match.group(1)):
+    if not match or not is_valid_slug(match.group(1)):
         return None
     return RouteKey(hash=match.group(2), slug=match.group(1)), "/" + rest, "/" + first
 

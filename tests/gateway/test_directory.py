@@ -1,0 +1,122 @@
+"""Tenant resolution from a real flux_system catalog: hashes, slugs, domains, cache, Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from flux.gateway.directory import CatalogUnavailable, Directory
+from flux.gateway.hosts import RouteKey
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_resolve_by_hash_slug_and_domain(catalog) -> None:
+    app = catalog.add_project("my-app", rate_limit_per_minute=42)
+    dedicated = catalog.add_project(
+        "ded", mode="v1_dedicated", plan="pro", runner_data={"api_port": 54021}
+    )
+    catalog.execute(
+        "INSERT INTO domains (hostname, tenant_id) VALUES ('data.example.com', %s)",
+        (app.tenant_id,),
+    )
+    directory = Directory(catalog.conninfo)
+    try:
+        route = await directory.resolve(RouteKey(hash=app.hash, slug="my-app"))
+        assert route is not None
+        assert (route.tenant_id, route.slug, route.hash, route.mode) == (
+            app.tenant_id,
+            "my-app",
+            app.hash,
+            "v2_shared",
+        )
+        assert route.jwt_secret == app.secret and app.secret not in repr(route)
+        assert route.rate_limit_per_minute == 42
+        assert (route.status, route.lifecycle_state, route.maintenance) == (
+            "active",
+            "active",
+            False,
+        )
+        assert route.upstream is None
+        assert route.role == f"t_{app.shortid}_role" and route.schema == f"t_{app.shortid}_api"
+
+        assert await directory.resolve(RouteKey(hash=app.hash, slug="old-name")) is None
+        assert await directory.resolve(RouteKey(hash="0000000", slug="my-app")) is None
+        by_domain = await directory.resolve(RouteKey(hostname="data.example.com"))
+        assert by_domain is not None and by_domain.hash == app.hash
+        assert await directory.resolve(RouteKey(hostname="nope.example.com")) is None
+
+        ded = await directory.by_hash(dedicated.hash)
+        assert ded.mode == "v1_dedicated" and ded.rate_limit_per_minute == 6000
+        assert ded.upstream == "http://127.0.0.1:54021"
+    finally:
+        await directory.aclose()
+
+
+async def test_cache_until_evicted(catalog) -> None:
+    app = catalog.add_project("cached")
+    directory = Directory(catalog.conninfo, ttl=300, negative_ttl=300)
+    try:
+        assert (await directory.by_hash(app.hash)).maintenance is False
+        catalog.execute(
+            "UPDATE projects SET maintenance = true, slug = 'renamed' WHERE hash = %s", (app.hash,)
+        )
+        assert (await directory.by_hash(app.hash)).maintenance is False  # cached
+        directory.evict(hash=app.hash)
+        route = await directory.by_hash(app.hash)
+        assert route.maintenance is True and route.slug == "renamed"
+
+        assert await directory.resolve(RouteKey(hostname="late.example.com")) is None
+        catalog.execute(
+            "INSERT INTO domains (hostname, tenant_id) VALUES ('late.example.com', %s)",
+            (app.tenant_id,),
+        )
+        assert await directory.resolve(RouteKey(hostname="late.example.com")) is None  # negative
+        directory.evict(hostname="Late.Example.com.")
+        assert (await directory.resolve(RouteKey(hostname="late.example.com"))).hash == app.hash
+
+        catalog.execute("DELETE FROM projects WHERE hash = %s", (app.hash,))
+        directory.evict()
+        assert await directory.by_hash(app.hash) is None
+    finally:
+        await directory.aclose()
+
+
+async def test_short_ttl_refreshes(catalog) -> None:
+    app = catalog.add_project("ttl")
+    directory = Directory(catalog.conninfo, ttl=0.0)
+    try:
+        await directory.by_hash(app.hash)
+        catalog.execute("UPDATE projects SET status = 'suspended' WHERE hash = %s", (app.hash,))
+        assert (await directory.by_hash(app.hash)).status == "suspended"
+    finally:
+        await directory.aclose()
+
+
+async def test_unreachable_catalog_is_an_error_value() -> None:
+    directory = Directory("host=127.0.0.1 port=1 dbname=x", catalog_timeout=0.5)
+    try:
+        with pytest.raises(CatalogUnavailable) as info:
+            await directory.by_hash("abc1234")
+        assert info.value.status == 503
+    finally:
+        await directory.aclose()
+
+
+async def test_redis_shared_cache_and_outage(catalog, redis_server) -> None:
+    app = catalog.add_project("shared")
+    first = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
+    second = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
+    try:
+        assert (await first.by_hash(app.hash)).slug == "shared"
+        catalog.execute("UPDATE projects SET slug = 'moved' WHERE hash = %s", (app.hash,))
+        assert (await second.by_hash(app.hash)).slug == "shared"  # served from Redis
+        first.evict(hash=app.hash)  # clears Redis for everyone
+        await first.drain()
+        assert (await second.by_hash(app.hash)).slug == "moved"
+
+        redis_server.stop()
+        catalog.execute("UPDATE projects SET slug = 'after' WHERE hash = %s", (app.hash,))
+        assert (await second.by_hash(app.hash)).slug == "after"  # catalog fallback
+    finally:
+        await first.aclose()
+        await second.aclose()
