@@ -830,3 +830,26 @@ def mt(t: str, s: str, q: float = 1.0, **params: str) -> MediaType:
 )
 def test_parse_accept(text: str | None, expected: tuple) -> None:
     assert parse_accept(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "details"),
+    [
+        # both taken verbatim from PostgREST's QueryParams doctests
+        ("noop.0", 'unexpected "o" expecting "not" or operator (eq, gt, ...)'),
+        ("val", 'unexpected "v" expecting "not" or operator (eq, gt, ...)'),
+        ('"x', 'unexpected "\\"" expecting "not" or operator (eq, gt, ...)'),
+        ("éq.1", 'unexpected "\\233" expecting "not" or operator (eq, gt, ...)'),
+        ("n", 'unexpected end of input expecting "not" or operator (eq, gt, ...)'),
+    ],
+)
+def test_unknown_operator_details_match_postgrest(text: str, details: str) -> None:
+    with pytest.raises(GrammarError) as info:
+        parse_operation(text)
+    assert info.value.message == f'"failed to parse filter ({text})" (line 1, column 1)'
+    assert info.value.details == details
+
+
+def test_top_level_filter_tolerates_trailing_blanks_after_list_and_is() -> None:
+    assert parse_operation("is.null \t") == Operation("is", "null")
+    assert parse_operation("in.(1) ") == Operation("in", ("1",))

@@ -207,6 +207,16 @@ def _is_ident_char(c: str) -> bool:
     return c.isalpha() or "0" <= c <= "9" or c in "_ $"
 
 
+_HS_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _hs_show(c: str) -> str:
+    """A character as Haskell's `show [c]` prints it (Parsec's "unexpected ..." details)."""
+    if c in _HS_ESCAPES:
+        return '"' + _HS_ESCAPES[c] + '"'
+    return '"' + (c if " " <= c <= "~" else f"\\{ord(c)}") + '"'
+
+
 def _column(text: str, pos: int) -> tuple[int, int]:
     """Parsec-style (line, column) of `pos`: 1-based, tabs advance to the next 8-column stop."""
     line = text.count("\n", 0, pos) + 1
@@ -242,11 +252,15 @@ class _Cursor:
             i += 1
         self.i = i
 
-    def error(self, expecting: str | None, pos: int | None = None) -> GrammarError:
+    def error(
+        self, expecting: str | None, pos: int | None = None, shown: int | None = None
+    ) -> GrammarError:
+        """Error at `pos`; `shown` is where the unexpected character is (default `pos`)."""
         pos = self.i if pos is None else pos
+        shown = pos if shown is None else shown
         line, col = _column(self.s, pos)
-        if pos < self.n:
-            unexpected = 'unexpected "' + self.s[pos] + '"'
+        if shown < self.n:
+            unexpected = "unexpected " + _hs_show(self.s[shown])
         else:
             unexpected = "unexpected end of input"
         details = f"{unexpected} expecting {expecting}" if expecting else unexpected
@@ -254,8 +268,10 @@ class _Cursor:
             "PGRST100", f'"{self.src}" (line {line}, column {col})', details, position=pos
         )
 
-    def fail(self, expecting: str | None, pos: int | None = None) -> NoReturn:
-        raise self.error(expecting, pos)
+    def fail(
+        self, expecting: str | None, pos: int | None = None, shown: int | None = None
+    ) -> NoReturn:
+        raise self.error(expecting, pos, shown)
 
     def expect(self, ch: str, expecting: str | None = None) -> None:
         if self.i < self.n and self.s[self.i] == ch:
@@ -611,7 +627,13 @@ def _op_expr(p: _Cursor, in_logic: bool) -> Operation:
         or word in ("in", "is", "isdistinct")
     )
     if not known:
-        p.fail(_OPERATOR if negated else f'"not" or {_OPERATOR}', start)
+        if negated:
+            p.fail(_OPERATOR, start)
+        # Parsec tried `not` first: it shows the first character that is not part of "not"
+        shown = start
+        while shown < p.n and shown - start < 3 and p.s[shown] == "not"[shown - start]:
+            shown += 1
+        p.fail(f'"not" or {_OPERATOR}', start, shown)
     p.i = m.end()  # type: ignore[union-attr]
     quantifier: Literal["any", "all"] | None = None
     language = None
@@ -659,6 +681,7 @@ def parse_operation(value: str) -> Operation:
     """A filter value: `[not.]op[(any|all)|(lang)].value`, `in.(...)`, `is.null`."""
     p = _Cursor(value, f"failed to parse filter ({value})")
     op = _op_expr(p, in_logic=False)
+    p.skip_ws()
     p.finish("end of input")
     return op
 
