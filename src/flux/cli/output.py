@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -47,6 +48,18 @@ def note(text: str, style: str | None = None) -> None:
 
 def warn(text: str) -> None:
     note(f"warning: {text}", style="yellow")
+
+
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner on stderr while a slow call runs on a terminal; one plain line otherwise."""
+    console = _console(stderr=True)
+    if console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        console.print(Text(f"{message}..."), soft_wrap=True)
+        yield
 
 
 def render_error(error: FluxError) -> None:

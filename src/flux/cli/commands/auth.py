@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +29,13 @@ def _verify(settings: CliSettings) -> dict[str, Any]:
         return client.get("auth/verify")
 
 
+def _read_token() -> str:
+    """Prompt without echo on a terminal; read one line from a pipe (`echo $T | flux login`)."""
+    if sys.stdin.isatty():
+        return typer.prompt("API token", hide_input=True).strip()
+    return sys.stdin.readline().strip()
+
+
 def login(
     ctx: typer.Context,
     api_base: Annotated[
@@ -45,7 +53,7 @@ def login(
     if not token and resolved.sources.get("token") in ("env", "dotenv"):
         token = resolved.token
     if not token:
-        token = typer.prompt("API token", hide_input=True).strip()
+        token = _read_token()
     if not token:
         raise FluxError(
             "no API token given",

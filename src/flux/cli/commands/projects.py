@@ -50,18 +50,16 @@ def _mode_value(
 
 
 def _print_summary(title: str, project: dict[str, Any]) -> None:
-    rows = [
-        ("slug", project.get("slug")),
-        ("hash", project.get("hash")),
-        ("mode", project.get("mode")),
-        ("status", project.get("status")),
-        ("Service URL", project.get("apiUrl")),
+    labels = [
+        ("slug", "slug"),
+        ("hash", "hash"),
+        ("mode", "mode"),
+        ("status", "status"),
+        ("Service URL", "apiUrl"),
+        ("path form", "apiUrlPath"),
+        ("API schema", "apiSchema"),
     ]
-    if project.get("apiUrlPath"):
-        rows.append(("path form", project.get("apiUrlPath")))
-    if project.get("apiSchema"):
-        rows.append(("API schema", project.get("apiSchema")))
-    output.key_values(title, rows)
+    output.key_values(title, [(label, project[key]) for label, key in labels if project.get(key)])
 
 
 def _print_app_env(project: dict[str, Any], secrets: dict[str, Any] | None) -> None:
@@ -96,7 +94,7 @@ def create(
     body: dict[str, Any] = {"name": name, "mode": _mode_value(mode, state.settings) or "v2_shared"}
     if plan:
         body["plan"] = plan
-    with state.client() as client:
+    with state.client() as client, output.working(f"Creating project {name} ({body['mode']})"):
         answer = client.post("create", body)
     if json_:
         output.print_json(answer)
@@ -161,7 +159,7 @@ def init(
     mode_value = _mode_value(mode, state.settings, manifest.mode if manifest else None)
     if mode_value:
         body["mode"] = mode_value
-    with state.client() as client:
+    with state.client() as client, output.working(f"Linking {slug} (creating it if needed)"):
         answer = client.post("init", body)
     write_manifest(target, answer, previous)
     if json_:
@@ -213,12 +211,10 @@ def credentials(
     how_to_mint = answer.get("howToMint")
     rows = [(k, v) for k, v in output.flatten(answer).items() if k != "howToMint"]
     output.key_values(f"Credentials for {ref.slug or ref.hash} ({ref.hash})", rows)
-    if how_to_mint:
-        output.line()
-        output.line("How to mint tokens:", style="bold")
-        output.line(str(how_to_mint))
     selector = f"-p {ref.slug} --hash {ref.hash}" if ref.slug else f"--hash {ref.hash}"
-    output.note(f"Mint a token now: flux token mint {selector}")
+    output.line()
+    output.line("How to mint tokens:", style="bold")
+    output.line(str(how_to_mint or f"flux token mint {selector} --sub <user-id> --ttl 1h"))
 
 
 def register(app: typer.Typer) -> None:
