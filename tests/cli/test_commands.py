@@ -281,3 +281,21 @@ def test_login_takes_the_env_token_and_refuses_an_empty_one(
     result = flux("login", "--api-base", control.base)
     assert result.exit_code == 0, result.output
     assert json.loads(config_path(Path.home()).read_text())["token"] == TOKEN
+
+
+def test_up_passes_its_options_and_exit_code(
+    flux: Flux, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import flux.up as up_module
+
+    calls: list[tuple] = []
+
+    def fake_main(home, api_port, gateway_port) -> int:
+        calls.append((home, api_port, gateway_port))
+        return 3 if api_port == 1 else 0
+
+    monkeypatch.setattr(up_module, "main", fake_main)
+    assert flux("up").exit_code == 0
+    result = flux("up", "--home", str(tmp_path), "--api-port", "1", "--gateway-port", "2")
+    assert result.exit_code == 3
+    assert calls == [(None, None, None), (tmp_path, 1, 2)]

@@ -81,7 +81,7 @@ def test_select_by_slug_hash_and_manifest(
     assert select_project(client, "percept", "abc1234", tmp_path).slug == "percept"
     (tmp_path / "flux.json").write_text('{"slug": "other", "hash": "def5678"}')
     ref = select_project(client, None, None, tmp_path)
-    assert (ref.slug, ref.hash, ref.from_command_line) == ("other", "def5678", False)
+    assert (ref.slug, ref.hash) == ("other", "def5678")
     (tmp_path / "flux.json").write_text('{"slug": "other"}')
     assert select_project(client, None, None, tmp_path).hash == "def5678"
 

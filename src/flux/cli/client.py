@@ -68,9 +68,6 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("POST", path, body)
 
-    def delete(self, path: str) -> dict[str, Any]:
-        return self.request("DELETE", path)
-
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one request; the decoded JSON object on 2xx, a FluxError otherwise."""
         url = f"{self.settings.api_base}/cli/v1/{path}"

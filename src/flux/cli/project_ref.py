@@ -23,7 +23,6 @@ class ProjectRef:
 
     hash: str
     slug: str | None
-    from_command_line: bool
 
 
 def normalize_hash(value: str) -> str:
@@ -48,16 +47,14 @@ def select_project(
     client: ApiClient, slug: str | None, hash_: str | None, cwd: Path | None = None
 ) -> ProjectRef:
     """Resolve the project from explicit arguments or flux.json; verifies slug/hash agree."""
-    from_command_line = bool(slug or hash_)
-    if not from_command_line:
+    if not (slug or hash_):
         slug, hash_ = _from_manifest(cwd or Path.cwd())
-    if hash_:
-        hash_ = normalize_hash(hash_)
-        if slug:
-            _check_slug(client, slug, hash_)
-        return ProjectRef(hash_, slug, from_command_line)
-    assert slug is not None
-    return ProjectRef(_hash_for_slug(client, slug), slug, from_command_line)
+    if not hash_:
+        return ProjectRef(_hash_for_slug(client, slug or ""), slug)
+    hash_ = normalize_hash(hash_)
+    if slug:
+        _check_slug(client, slug, hash_)
+    return ProjectRef(hash_, slug)
 
 
 def _from_manifest(cwd: Path) -> tuple[str | None, str | None]:
