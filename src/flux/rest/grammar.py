@@ -10,10 +10,15 @@ Every failure raises `GrammarError` (code `PGRST100`, or `PGRST103` for an unsat
 `Range`) whose message and details follow PostgREST's shape:
 `"failed to parse filter (abc)" (line 1, column 1)` / `unexpected "a" expecting ...`.
 
-Deliberate differences from PostgREST (all stricter or more correct, none visible to
-well-formed requests): trailing unparsed input is an error instead of being silently dropped
-(PostgREST's parsers do not demand end of input); a numeric JSON path step (`arr->0`) is an
-array index also when followed by `)` or whitespace; `in.()` yields an empty tuple.
+As in PostgREST, `(any)`/`(all)` apply to eq gt gte lt lte like ilike match imatch (not neq),
+top-level filter values are raw (quotes are only syntax inside `in.(...)` and logic trees) and
+`is.` values are case-insensitive.
+
+Deliberate differences from PostgREST, none visible to well-formed requests: trailing unparsed
+input is an error instead of being silently dropped (PostgREST's parsers do not demand end of
+input); a numeric JSON path step (`arr->0`) is an array index also when followed by `)` or a
+blank; `in.()` yields an empty tuple (`in.("")` is one empty string); blanks may follow `*`
+in `select`; inside logic trees `not.col.op.val` is accepted as `col.not.op.val`.
 """
 
 from __future__ import annotations
@@ -200,6 +205,8 @@ _IS_VALUES = ("null", "not_null", "true", "false", "unknown")
 _AGGREGATES = ("sum", "avg", "count", "max", "min")
 _OP_WORD = re.compile(r"[a-z]+")
 _JSON_INDEX = re.compile(r"-?[0-9]+")
+_ASCII_IDENT = re.compile(r"[A-Za-z0-9_ $]*")
+_JSON_KEY = re.compile(r"[^(\-:.,>)]*")
 _JSON_INDEX_END = ("->", "::", ".", ",", ")", " ", "\t")
 
 
@@ -319,10 +326,11 @@ def _quoted(p: _Cursor) -> str:
 
 
 def _identifier(p: _Cursor, expecting: str = _FIELD_NAME) -> str:
-    s, n = p.s, p.n
-    i = start = p.i
-    while i < n and _is_ident_char(s[i]):
-        i += 1
+    """Parsec's `pIdentifier`: letters, ASCII digits, `_`, ` `, `$`; stripped of blanks."""
+    s, n, start = p.s, p.n, p.i
+    i = _ASCII_IDENT.match(s, start).end()  # type: ignore[union-attr]
+    while i < n and _is_ident_char(s[i]):  # a non-ASCII letter: keep going
+        i = _ASCII_IDENT.match(s, i + 1).end()  # type: ignore[union-attr]
     if i == start:
         p.fail(expecting)
     p.i = i
@@ -349,14 +357,12 @@ def _can_start_field_name(p: _Cursor) -> bool:
 
 
 def _json_key_part(p: _Cursor) -> str:
-    s, n = p.s, p.n
-    i = start = p.i
-    while i < n and s[i] not in "(-:.,>)":
-        i += 1
-    if i == start:
+    start = p.i
+    end = _JSON_KEY.match(p.s, start).end()  # type: ignore[union-attr]
+    if end == start:
         p.fail("any non reserved character different from: .,>()")
-    p.i = i
-    return s[start:i].strip()
+    p.i = end
+    return p.s[start:end].strip()
 
 
 def _json_path(p: _Cursor) -> tuple[JsonOp, ...]:
@@ -422,94 +428,70 @@ def _embed_params(p: _Cursor) -> tuple[str | None, Literal["inner", "left"] | No
     return hint, join
 
 
-def _try_embed_head(p: _Cursor) -> SelectEmbed | None:
-    """`[...]` or `[alias:]`, relation, `!hint`/`!inner`, when followed by `(`; else None."""
-    if p.at("..."):
-        p.i += 3
-        relation = _field_name(p)
-        hint, join = _embed_params(p)
-        return SelectEmbed(relation, None, hint, join, True) if p.peek() == "(" else None
-    if not _can_start_field_name(p):
-        return None
-    alias = None
-    relation = _field_name(p)
-    if p.peek() == ":" and not p.at("::"):
-        p.i += 1
-        if not _can_start_field_name(p):
-            return None
-        alias, relation = relation, _field_name(p)
-    if relation == "count":
-        return None
-    hint, join = _embed_params(p)
-    return SelectEmbed(relation, alias, hint, join) if p.peek() == "(" else None
-
-
 def _select_end(p: _Cursor, expecting: str) -> None:
-    c = p.peek()
-    if c not in ("", ",", ")"):
+    p.skip_ws()
+    if p.peek() not in ("", ",", ")"):
         p.fail(expecting)
 
 
-def _alias(p: _Cursor) -> str | None:
-    """`name:` before a field (`::` is a cast, not an alias separator)."""
-    if not _can_start_field_name(p):
+def _embed(p: _Cursor, relation: str, alias: str | None, spread: bool) -> SelectEmbed | None:
+    """`!hint`/`!inner` and `(children)` after a relation name; None if no `(` follows."""
+    hint, join = _embed_params(p)
+    if p.peek() != "(":
         return None
-    start = p.i
-    name = _field_name(p)
-    if p.peek() == ":" and not p.at("::"):
-        p.i += 1
-        return name
-    p.i = start
-    return None
-
-
-def _field_select(p: _Cursor) -> SelectItem:
-    if p.peek() == "*":
-        p.i += 1
-        p.skip_ws()
-        _select_end(p, '")", "," or end of input')
-        return SelectStar()
-    alias = _alias(p)
-    if p.at("count()"):
-        p.i += 7
-        cast = _cast(p)
-        p.skip_ws()
-        _select_end(p, '"::", ")", "," or end of input')
-        return SelectCount(alias, cast)
-    fld = _field(p)
-    cast = _cast(p)
-    aggregate = None
-    if p.peek() == ".":
-        for name in _AGGREGATES:
-            if p.s.startswith(name + "()", p.i + 1):
-                aggregate = name
-                p.i += len(name) + 3
-                break
-    aggregate_cast = _cast(p) if aggregate else None
+    p.i += 1
+    children = _select_forest(p)
+    p.expect(")", '",", ")"')
     p.skip_ws()
-    _select_end(p, 'letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input')
-    return SelectField(fld, alias, cast, aggregate, aggregate_cast)
+    return SelectEmbed(relation, alias, hint, join, spread, children)
 
 
 def _select_item(p: _Cursor) -> SelectItem:
+    """One `select` item; a single left-to-right pass over PostgREST's three alternatives
+    (spread embed, embed, field) which all begin with `[alias:]name`."""
     p.skip_ws()
-    start = p.i
-    embed_error: GrammarError | None = None
-    try:
-        head = _try_embed_head(p)
-    except GrammarError as e:
-        head, embed_error = None, e
-    if head is not None:
+    if p.at("..."):
+        p.i += 3
+        embed = _embed(p, _field_name(p), None, True)
+        if embed is None:
+            p.fail('"!" or "("')
+        return embed
+    if p.peek() == "*":
         p.i += 1
-        children = _select_forest(p)
-        p.expect(")", '",", ")"')
-        p.skip_ws()
-        return SelectEmbed(head.relation, head.alias, head.hint, head.join, head.spread, children)
-    p.i = start
-    try:
-        return _field_select(p)
-    except GrammarError as e:
-        raise e if embed_error is None else _further(embed_error, e) from None
+        _select_end(p, '")", "," or end of input')
+        return SelectStar()
+    alias = None
+    name_at = p.i
+    name = _field_name(p)
+    if p.peek() == ":" and not p.at("::"):
+        p.i += 1
+        alias, name_at = name, p.i
+        name = _field_name(p)
+    if p.peek() in ("!", "("):
+        if name != "count":
+            after_name = p.i
+            embed = _embed(p, name, alias, False)
+            if embed is not None:
+                return embed
+            p.i = after_name
+        elif p.s[name_at] != '"' and p.at("()"):
+            p.i += 2
+            cast = _cast(p)
+            _select_end(p, '"::", ")", "," or end of input')
+            return SelectCount(alias, cast)
+    fld = Field(name, _json_path(p) if p.at("->") else ())
+    p.skip_ws()
+    cast = _cast(p)
+    aggregate = None
+    if p.peek() == ".":
+        for agg in _AGGREGATES:
+            if p.s.startswith(agg + "()", p.i + 1):
+                aggregate = agg
+                p.i += len(agg) + 3
+                break
+    aggregate_cast = _cast(p) if aggregate else None
+    _select_end(p, 'letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input')
+    return SelectField(fld, alias, cast, aggregate, aggregate_cast)
 
 
 def _select_forest(p: _Cursor) -> tuple[SelectItem, ...]:
