@@ -1,0 +1,426 @@
+"""ASGI wiring: the REST engine (single mode and pool mode) and its admin endpoints.
+
+`build_app(config)` returns a Starlette app whose every request runs the pipeline
+request → auth → plan → SQL → execute → response. `app.state.engine` is the `RestEngine`
+(its `reload_schema(schema=None)` is the control plane's hook). The engine starts lazily on
+first use too, so the gateway may call the ASGI app in-process without running lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from flux.rest.auth import Authenticator, AuthResult, PoolAuthenticator
+from flux.rest.config import RestConfig
+from flux.rest.errors import (
+    ApiError,
+    invalid_preferences,
+    invalid_resource_path,
+    media_type_error,
+    not_implemented,
+    openapi_disabled,
+    schema_cache_unavailable,
+    table_not_found,
+    unacceptable_schema,
+    unsupported_method,
+)
+from flux.rest.execute import Database, TxSettings
+from flux.rest.metrics import Metrics
+from flux.rest.openapi import document, readable_relations_statement
+from flux.rest.plan import plan_read
+from flux.rest.request import ApiRequest, build_request
+from flux.rest.response import ReadResult, error_response, read_response
+from flux.rest.schema_cache import SchemaCache, SchemaSnapshot
+from flux.rest.sql import planned_count_statement, read_statement
+
+log = logging.getLogger("flux.rest")
+
+_READ_METHODS = ("GET", "HEAD")
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class RestEngine:
+    """Everything one REST server holds: pool, schema cache, authenticator, metrics."""
+
+    def __init__(self, config: RestConfig) -> None:
+        self.config = config
+        self.pool_pids: set[int] = set()
+        self.db = Database(
+            config.db_uri,
+            size=config.db_pool,
+            acquisition_timeout=config.db_pool_acquisition_timeout,
+            prepared_statements=config.db_prepared_statements,
+            configure=self._remember_pid,
+        )
+        self.metrics = Metrics(self.db.stats)
+        self.cache = SchemaCache(
+            self.db.connection,
+            max_schemas=config.pool_schema_cache_size,
+            on_load=self.metrics.observe_schema_load,
+        )
+        self.auth: Authenticator | PoolAuthenticator
+        if config.pool_mode:
+            assert config.pool_jwt_secret
+            self.auth = PoolAuthenticator(config.pool_jwt_secret)
+        else:
+            self.auth = Authenticator(
+                config.jwt_secret,
+                is_base64=config.jwt_secret_is_base64,
+                audience=config.jwt_aud,
+                role_claim_key=config.jwt_role_claim_key,
+                anon_role=config.db_anon_role,
+            )
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def _remember_pid(self, conn: psycopg.AsyncConnection) -> None:
+        self.pool_pids.add(conn.info.backend_pid)
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.db.open()
+            if self.config.db_channel_enabled:
+                self._listener = asyncio.ensure_future(self._listen())
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        await self.cache.aclose()
+        await self.db.close()
+        self._started = False
+
+    def reload_schema(self, schema: str | None = None) -> None:
+        """Reload one schema (or every cached one) in the background; stale data serves meanwhile."""
+        self.cache.reload(schema)
+
+    async def ready(self) -> bool:
+        if not self._started or self.db.is_down or not await self.db.ping():
+            return False
+        if self.config.pool_mode:
+            return True
+        return (
+            all(self.cache.cached(s) is not None for s in self.config.db_schemas)
+            or await self._warm()
+        )
+
+    async def _warm(self) -> bool:
+        try:
+            for schema in self.config.db_schemas:
+                await self.cache.get(schema)
+        except (ApiError, psycopg.Error):
+            return False
+        return True
+
+    # ------------------------------------------------------------- NOTIFY pgrst
+    async def _listen(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.config.db_uri, autocommit=True)
+                async with conn:
+                    await conn.execute(f'LISTEN "{self.config.db_channel.replace(chr(34), "")}"')
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        await self._on_notify(note.payload, note.pid)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _on_notify(self, payload: str, pid: int) -> None:
+        words = payload.strip().split()
+        if words[:2] != ["reload", "schema"] and words:
+            return
+        if self.config.pool_mode and not await self._trusted_sender(pid):
+            log.warning("ignored NOTIFY from untrusted backend %s", pid)
+            return
+        self.reload_schema(words[2] if len(words) > 2 else None)
+
+    async def _trusted_sender(self, pid: int) -> bool:
+        """Pool mode: only superuser or database-owner sessions outside our own pool."""
+        if pid in self.pool_pids:
+            return False
+        try:
+            async with self.db.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT r.rolsuper OR r.oid = d.datdba FROM pg_stat_activity a "
+                    "JOIN pg_roles r ON r.rolname = a.usename "
+                    "JOIN pg_database d ON d.datname = current_database() WHERE a.pid = %s",
+                    [pid],
+                )
+                row = await cur.fetchone()
+        except (ApiError, psycopg.Error):
+            return False
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------- request pipeline
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        head = request.method == "HEAD"
+        try:
+            if not self._started:
+                await self.start()
+            response = await self._handle(request, timings)
+        except ApiError as err:
+            response = error_response(err, self.config.client_error_verbosity, head)
+        if self.config.server_timing_enabled:
+            response.headers["Server-Timing"] = ", ".join(
+                f"{name};dur={ms:.1f}" for name, ms in timings.items()
+            )
+        self.metrics.observe_request(response.status_code, time.perf_counter() - started)
+        return response
+
+    async def _snapshot(self, schema: str, refresh: bool = False) -> SchemaSnapshot:
+        try:
+            return await (self.cache.refresh(schema) if refresh else self.cache.get(schema))
+        except ApiError as err:
+            if err.code in ("PGRST001", "PGRST003"):
+                raise schema_cache_unavailable() from None
+            raise
+        except psycopg.Error:
+            raise schema_cache_unavailable() from None
+
+    def _schema_for(self, api: ApiRequest, auth: AuthResult) -> str:
+        if auth.schema is not None:
+            if api.profile is not None and api.profile != auth.schema:
+                raise unacceptable_schema(api.profile, (auth.schema,))
+            return auth.schema
+        if api.profile is None:
+            return self.config.db_schemas[0]
+        if api.profile not in self.config.db_schemas:
+            raise unacceptable_schema(api.profile, self.config.db_schemas)
+        return api.profile
+
+    def _tx(self, api: ApiRequest, auth: AuthResult, schema: str, applied: list[str]) -> TxSettings:
+        end = self.config.db_tx_end
+        commit = end.startswith("commit")
+        if end.endswith("allow-override") and api.preferences.tx in ("commit", "rollback"):
+            commit = api.preferences.tx == "commit"
+            applied.append(f"tx={api.preferences.tx}")
+        return TxSettings(
+            role=auth.role,
+            search_path=(schema, *self.config.db_extra_search_path),
+            claims_json=json.dumps(auth.claims, ensure_ascii=False, separators=(",", ":")),
+            method=api.method,
+            path=api.path,
+            headers_json=api.headers_json(),
+            cookies_json=api.cookies_json(),
+            read_only=api.method in _READ_METHODS,
+            commit=commit,
+            authenticated=auth.authenticated,
+            app_settings=self.config.app_settings,
+            pre_request=self.config.db_pre_request,
+        )
+
+    async def _handle(self, request: Request, timings: dict[str, float]) -> Response:
+        path = request.url.path
+        segments = [s for s in path.split("/") if s]
+        method = request.method
+        if len(segments) > 1 and segments[0] != "rpc" or len(segments) > 2:
+            raise invalid_resource_path()
+        if method not in _READ_METHODS + _WRITE_METHODS + ("OPTIONS",):
+            raise unsupported_method(method)
+
+        mark = time.perf_counter()
+        auth = self.auth.authenticate(request.headers.get("authorization"))
+        mark = _lap(timings, "jwt", mark)
+
+        resource = segments[0] if segments else None
+        api = build_request(
+            method, path, resource, request.query_params.multi_items(), request.headers.items()
+        )
+        if api.preferences.handling == "strict" and api.preferences.invalid:
+            raise invalid_preferences(list(api.preferences.invalid))
+        schema = self._schema_for(api, auth)
+        mark = _lap(timings, "parse", mark)
+
+        if segments and segments[0] == "rpc":
+            raise not_implemented("RPC (/rpc/<function>) is not implemented in this version")
+        if method == "OPTIONS":
+            return await self._options(schema, resource)
+        if method in _WRITE_METHODS:
+            raise not_implemented(f"{method} on tables is not implemented in this version")
+        if resource is None:
+            return await self._openapi(api, auth, schema, request, timings, mark)
+        return await self._read(api, auth, schema, timings, mark)
+
+    async def _options(self, schema: str, resource: str | None) -> Response:
+        allow = "OPTIONS,GET,HEAD"
+        if resource is not None:
+            snapshot = await self._snapshot(schema)
+            rel = snapshot.relations.get(resource)
+            if rel is None:
+                snapshot = await self._snapshot(schema, refresh=True)
+                rel = snapshot.relations.get(resource)
+            if rel is None:
+                raise table_not_found(schema, resource, snapshot.suggest_table(resource))
+            if not rel.is_view:
+                allow = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+        return Response(status_code=200, headers={"Allow": allow})
+
+    def _media(self, api: ApiRequest, root: bool) -> bool:
+        """True when the client asked for a single object; 406 when nothing fits."""
+        for media in api.accept:
+            kind = (media.type, media.subtype)
+            if kind in (("application", "json"), ("*", "*"), ("application", "*")):
+                return False
+            if (
+                kind
+                in (("application", "vnd.pgrst.object+json"), ("application", "vnd.pgrst.object"))
+                and not root
+            ):
+                return True
+            if root and kind == ("application", "openapi+json"):
+                return False
+        raise media_type_error([f"{m.type}/{m.subtype}" for m in api.accept])
+
+    async def _read(
+        self, api: ApiRequest, auth: AuthResult, schema: str, timings: dict[str, float], mark: float
+    ) -> Response:
+        singular = self._media(api, root=False)
+        snapshot = await self._snapshot(schema)
+        kwargs: dict[str, Any] = {
+            "aggregates_enabled": self.config.db_aggregates_enabled,
+            "max_rows": self.config.db_max_rows,
+        }
+        try:
+            plan = plan_read(api, snapshot, **kwargs)
+        except ApiError as err:
+            if err.code not in ("PGRST200", "PGRST205"):
+                raise
+            plan = plan_read(api, await self._snapshot(schema, refresh=True), **kwargs)
+        if plan.count == "estimated" and plan.max_rows is None:
+            plan.count = "exact"
+        applied = [f"count={api.preferences.count}"] if api.preferences.count else []
+        statements = []
+        if plan.count in ("planned", "estimated"):
+            statements.append(planned_count_statement(plan))
+        statements.append(read_statement(plan, singular=singular))
+        tx = self._tx(api, auth, schema, applied)
+        mark = _lap(timings, "plan", mark)
+
+        rows = await self.db.run(tx, statements)
+        mark = _lap(timings, "transaction", mark)
+
+        total, page_total, body, guc_h, guc_s = rows[-1]
+        if plan.count in ("planned", "estimated"):
+            planned = int(rows[0][0][0]["Plan"]["Plan Rows"])
+            if plan.count == "planned" or total is None or total > (plan.max_rows or 0):
+                total = planned
+        extra = (
+            {"Content-Profile": schema}
+            if len(self.config.db_schemas) > 1 and not self.config.pool_mode
+            else {}
+        )
+        response = read_response(
+            ReadResult(total, page_total, body, guc_h, guc_s),
+            lower=plan.root.offset,
+            head=api.method == "HEAD",
+            singular=singular,
+            preference_applied=applied,
+            extra_headers=extra,
+        )
+        _lap(timings, "response", mark)
+        return response
+
+    async def _openapi(
+        self,
+        api: ApiRequest,
+        auth: AuthResult,
+        schema: str,
+        request: Request,
+        timings: dict[str, float],
+        mark: float,
+    ) -> Response:
+        if self.config.openapi_mode == "disabled":
+            raise openapi_disabled()
+        self._media(api, root=True)
+        snapshot = await self._snapshot(schema)
+        statement = readable_relations_statement(
+            schema, self.config.openapi_mode == "follow-privileges"
+        )
+        tx = self._tx(api, auth, schema, [])
+        mark = _lap(timings, "plan", mark)
+        (row,) = await self.db.run(tx, [statement])
+        mark = _lap(timings, "transaction", mark)
+        doc = document(snapshot, json.loads(row[0]), request.headers.get("host", ""))
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        response = Response(b"" if api.method == "HEAD" else body, status_code=200, media_type=None)
+        response.headers["Content-Type"] = "application/openapi+json; charset=utf-8"
+        _lap(timings, "response", mark)
+        return response
+
+
+def _lap(timings: dict[str, float], name: str, mark: float) -> float:
+    now = time.perf_counter()
+    timings[name] = (now - mark) * 1000
+    return now
+
+
+def build_app(config: RestConfig) -> Starlette:
+    """The REST server as an ASGI app; `app.state.engine.reload_schema()` reloads the cache."""
+    engine = RestEngine(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    async def endpoint(request: Request) -> Response:
+        return await engine.handle(request)
+
+    methods = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT"]
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)], lifespan=lifespan)
+    app.state.engine = engine
+    app.state.reload_schema = engine.reload_schema
+    return app
+
+
+def build_admin_app(engine: RestEngine) -> Starlette:
+    """`/live`, `/ready` (pool reachable + schema cache loaded) and `/metrics`."""
+
+    async def live(request: Request) -> Response:
+        return Response(status_code=200 if engine.started else 503)
+
+    async def ready(request: Request) -> Response:
+        return Response(status_code=200 if await engine.ready() else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(
+            engine.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    return Starlette(
+        routes=[
+            Route("/live", live, methods=["GET", "HEAD"]),
+            Route("/ready", ready, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,296 @@
+"""JWT authentication: Authorization header → (role, claims), with PostgREST's errors.
+
+Single mode verifies against `jwt-secret` (HMAC secret, JWK or JWKS; optionally base64),
+checks exp/nbf/iat with a 30 s skew allowance and `jwt-aud`, and takes the role from the
+`jwt-role-claim-key` path. Pool mode verifies the gateway's bridge JWT (HS256, pool secret,
+aud "flux-pool") and derives the tenant schema from its role.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt.algorithms import get_default_algorithms
+
+from flux.rest.errors import (
+    ApiError,
+    jwt_claims_error,
+    jwt_decode_error,
+    jwt_secret_missing,
+    jwt_token_required,
+)
+
+SKEW_SECONDS = 30
+POOL_AUDIENCE = "flux-pool"
+_POOL_ROLE = re.compile(r"^t_([0-9a-f]{12})_role$")
+_HMAC = ("HS256", "HS384", "HS512")
+_ASYMMETRIC = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    role: str
+    claims: dict[str, Any]
+    authenticated: bool
+    schema: str | None = None  # pool mode: the tenant schema
+
+
+# ----------------------------------------------------------------- role claim key path
+_PATH_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([A-Za-z0-9_$@\-]+))|\[(\d+)\]')
+
+
+def parse_claim_path(path: str) -> tuple[str | int, ...]:
+    """`.role`, `.realm_access.roles[0]`, `."https://x.com/role"` → keys and indexes."""
+    steps: list[str | int] = []
+    pos = 0
+    while pos < len(path):
+        match = _PATH_STEP.match(path, pos)
+        if not match:
+            raise ValueError(f"invalid jwt-role-claim-key: {path!r}")
+        quoted, bare, index = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(bare if bare is not None else re.sub(r"\\(.)", r"\1", quoted))
+        pos = match.end()
+    if not steps:
+        raise ValueError(f"invalid jwt-role-claim-key: {path!r}")
+    return tuple(steps)
+
+
+def claim_at(claims: Any, path: tuple[str | int, ...]) -> Any:
+    value = claims
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return None
+            value = value[step]
+        else:
+            if not isinstance(value, dict) or step not in value:
+                return None
+            value = value[step]
+    return value
+
+
+# ----------------------------------------------------------------- keys
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key: Any
+    algorithms: tuple[str, ...]
+    kid: str | None
+
+
+def load_keys(secret: str, is_base64: bool = False) -> tuple[_Key, ...]:
+    """An HMAC secret, a JWK or a JWKS (JSON) → verification keys."""
+    raw: bytes
+    if is_base64:
+        try:
+            raw = base64.b64decode(
+                secret + "=" * (-len(secret) % 4),
+                altchars=b"-_" if "-" in secret or "_" in secret else None,
+            )
+        except (binascii.Error, ValueError):
+            raise ValueError("jwt-secret is not valid base64") from None
+    else:
+        raw = secret.encode()
+    stripped = raw.strip()
+    if stripped.startswith(b"{"):
+        try:
+            doc = json.loads(stripped)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            jwks = doc["keys"] if isinstance(doc.get("keys"), list) else [doc]
+            return tuple(_jwk(entry) for entry in jwks if isinstance(entry, dict))
+    return (_Key(raw, _HMAC, None),)
+
+
+def _jwk(entry: dict[str, Any]) -> _Key:
+    algorithms = get_default_algorithms()
+    kty = entry.get("kty")
+    alg = entry.get("alg")
+    if kty == "oct":
+        key = algorithms["HS256"].from_jwk(json.dumps(entry))
+        return _Key(key, (alg,) if alg else _HMAC, entry.get("kid"))
+    family = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}.get(str(kty))
+    if family is None:
+        raise ValueError(f"unsupported JWK key type {kty!r}")
+    key = algorithms[family].from_jwk(json.dumps(entry))
+    if alg:
+        allowed: tuple[str, ...] = (alg,)
+    elif kty == "RSA":
+        allowed = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+    elif kty == "EC":
+        allowed = ("ES256", "ES384", "ES512")
+    else:
+        allowed = ("EdDSA",)
+    return _Key(key, allowed, entry.get("kid"))
+
+
+# ----------------------------------------------------------------- verification
+def _bearer_token(authorization: str | None) -> str | None:
+    """The token of a `Bearer` Authorization header; None when absent or another scheme."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _decode_verified(token: str, keys: tuple[_Key, ...]) -> dict[str, Any]:
+    if token == "":
+        raise jwt_decode_error("Empty JWT is sent in Authorization header")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise jwt_decode_error(f"Expected 3 parts in JWT; got {len(parts)}")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise jwt_decode_error("JWT couldn't be decoded") from None
+    alg = header.get("alg")
+    if alg not in _HMAC + _ASYMMETRIC:
+        raise jwt_decode_error(
+            "Wrong or unsupported encoding algorithm", f"Unsupported algorithm: {alg}"
+        )
+    kid = header.get("kid")
+    candidates = [k for k in keys if alg in k.algorithms and (kid is None or k.kid in (None, kid))]
+    if not candidates:
+        raise jwt_decode_error(
+            "No suitable key or wrong key type", "None of the keys was able to decode the JWT"
+        )
+    for key in candidates:
+        try:
+            payload = jwt.api_jws.decode(token, key.key, algorithms=[alg])
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            raise jwt_decode_error("JWT couldn't be decoded") from None
+        try:
+            claims = json.loads(payload)
+        except ValueError:
+            raise jwt_claims_error("Parsing claims failed") from None
+        if not isinstance(claims, dict):
+            raise jwt_claims_error("Parsing claims failed")
+        return claims
+    raise jwt_decode_error("JWT cryptographic operation failed")
+
+
+def check_claims(claims: dict[str, Any], audience: str | None, now: float | None = None) -> None:
+    """exp / nbf / iat / aud checks with PostgREST's messages and skew allowance."""
+    now = time.time() if now is None else now
+    for name, label in (("exp", "exp"), ("nbf", "nbf"), ("iat", "iat")):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise jwt_claims_error(f"The JWT '{label}' claim must be a number")
+    if claims.get("exp") is not None and now - SKEW_SECONDS >= claims["exp"]:
+        raise jwt_claims_error("JWT expired")
+    if claims.get("nbf") is not None and now + SKEW_SECONDS < claims["nbf"]:
+        raise jwt_claims_error("JWT not yet valid")
+    if claims.get("iat") is not None and now + SKEW_SECONDS < claims["iat"]:
+        raise jwt_claims_error("JWT issued at future")
+    aud = claims.get("aud")
+    if aud is not None:
+        if isinstance(aud, str):
+            auds = [aud]
+        elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+            auds = aud
+        else:
+            raise jwt_claims_error("The JWT 'aud' claim must be a string or an array of strings")
+        if audience is not None and audience not in auds:
+            raise jwt_claims_error("JWT not in audience")
+
+
+class Authenticator:
+    """Single-mode authentication as PostgREST does it."""
+
+    def __init__(
+        self,
+        secret: str | None,
+        *,
+        is_base64: bool = False,
+        audience: str | None = None,
+        role_claim_key: str = ".role",
+        anon_role: str | None = None,
+    ) -> None:
+        self._keys = load_keys(secret, is_base64) if secret else None
+        self._audience = audience
+        self._role_path = parse_claim_path(role_claim_key)
+        self._anon = anon_role
+
+    def authenticate(self, authorization: str | None) -> AuthResult:
+        token = _bearer_token(authorization)
+        if token is None:
+            if self._anon is None:
+                raise jwt_token_required()
+            return AuthResult(self._anon, {"role": self._anon}, False)
+        if self._keys is None:
+            raise jwt_secret_missing()
+        claims = _decode_verified(token, self._keys)
+        check_claims(claims, self._audience)
+        role = claim_at(claims, self._role_path)
+        if isinstance(role, str) and role:
+            return AuthResult(role, claims, True)
+        if self._anon is None:
+            raise jwt_token_required()
+        return AuthResult(self._anon, claims, True)
+
+
+class PoolAuthenticator:
+    """Pool mode: only the gateway's bridge JWT is accepted; it names role and tenant."""
+
+    def __init__(self, pool_secret: str) -> None:
+        self._keys = (_Key(pool_secret.encode(), ("HS256",), None),)
+
+    def authenticate(self, authorization: str | None) -> AuthResult:
+        token = _bearer_token(authorization)
+        if token is None:
+            raise jwt_decode_error("A bridge JWT is required in pool mode")
+        if token.count(".") == 2:
+            try:
+                alg = jwt.get_unverified_header(token).get("alg")
+            except jwt.PyJWTError:
+                alg = None
+            if alg != "HS256":
+                raise jwt_decode_error("Wrong or unsupported encoding algorithm")
+        claims = _decode_verified(token, self._keys)
+        if claims.get("exp") is None:
+            raise bridge_error("The bridge JWT must expire")
+        if claims.get("aud") != POOL_AUDIENCE:
+            raise jwt_claims_error("JWT not in audience")
+        check_claims(claims, POOL_AUDIENCE)
+        role = claims.get("role")
+        match = _POOL_ROLE.match(role) if isinstance(role, str) else None
+        if match is None:
+            raise bridge_error("The bridge JWT role is not a tenant role")
+        try:
+            tenant = uuid.UUID(str(claims.get("tenant_id")))
+        except ValueError:
+            raise bridge_error("The bridge JWT tenant_id is not a UUID") from None
+        shortid = match.group(1)
+        if tenant.hex[:12] != shortid:
+            raise bridge_error("The bridge JWT role does not belong to its tenant")
+        return AuthResult(role, claims, True, f"t_{shortid}_api")
+
+
+def bridge_error(message: str) -> ApiError:
+    return jwt_decode_error(message)

@@ -1,0 +1,123 @@
+"""HTTP request → ApiRequest: the parsed query string, headers and preferences.
+
+This is PostgREST's ApiRequest step: it knows the grammar, not the schema. Parse failures
+surface as `ApiError`s (400 PGRST100, 416 PGRST103) built from `GrammarError`s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flux.rest import grammar as g
+from flux.rest.errors import ApiError, invalid_range
+
+EmbedPath = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class QueryParams:
+    select: tuple[g.SelectItem, ...] = (g.SelectStar(),)
+    filters: list[tuple[EmbedPath, g.Filter]] = field(default_factory=list)
+    logic: list[tuple[EmbedPath, g.LogicTree]] = field(default_factory=list)
+    order: dict[EmbedPath, tuple[g.OrderTerm, ...]] = field(default_factory=dict)
+    limit: dict[EmbedPath, int] = field(default_factory=dict)
+    offset: dict[EmbedPath, int] = field(default_factory=dict)
+    columns: tuple[str, ...] | None = None
+    on_conflict: tuple[str, ...] | None = None
+    other: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ApiRequest:
+    method: str
+    path: str
+    resource: str | None  # relation name; None for the root endpoint
+    query: QueryParams
+    headers: dict[str, str]  # lower-cased names (last value wins, as PostgREST)
+    cookies: dict[str, str]
+    preferences: g.Preferences
+    accept: tuple[g.MediaType, ...]
+    range: tuple[int, int | None] | None  # Range header as (offset, limit)
+    profile: str | None  # Accept-Profile / Content-Profile header
+
+    def headers_json(self) -> str:
+        return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
+
+    def cookies_json(self) -> str:
+        return json.dumps(self.cookies, ensure_ascii=False, separators=(",", ":"))
+
+
+def grammar_error(exc: g.GrammarError) -> ApiError:
+    if exc.code == "PGRST103":
+        return invalid_range(exc.details or "")
+    return ApiError(exc.status, exc.code, exc.message, exc.details, exc.hint)
+
+
+def parse_query(pairs: Iterable[tuple[str, str]], is_rpc: bool = False) -> QueryParams:
+    """Classify and parse every query-string pair the way PostgREST does."""
+    params = QueryParams()
+    try:
+        for key, value in pairs:
+            if key == "select":
+                params.select = g.parse_select(value)
+            elif key == "columns":
+                params.columns = g.parse_columns(value)
+            elif key == "on_conflict":
+                params.on_conflict = g.parse_columns(value, "on_conflict")
+            elif (path := g.parse_order_key(key)) is not None:
+                params.order[path] = g.parse_order(value)
+            elif (path := g.parse_limit_key(key)) is not None:
+                params.limit[path] = g.parse_non_negative_int(value, "limit")
+            elif (path := g.parse_offset_key(key)) is not None:
+                params.offset[path] = g.parse_non_negative_int(value, "offset")
+            elif (logic := g.parse_logic_key(key)) is not None:
+                path, operator, negated = logic
+                params.logic.append((path, g.parse_logic_tree(operator, negated, value)))
+            else:
+                path, fld = g.parse_filter_key(key)
+                params.filters.append((path, g.Filter(fld, g.parse_operation(value))))
+    except g.GrammarError as exc:
+        raise grammar_error(exc) from None
+    return params
+
+
+def build_request(
+    method: str,
+    path: str,
+    resource: str | None,
+    query_pairs: Iterable[tuple[str, str]],
+    raw_headers: Iterable[tuple[str, str]],
+) -> ApiRequest:
+    headers: dict[str, str] = {}
+    prefer: list[str] = []
+    for name, value in raw_headers:
+        lname = name.lower()
+        headers[lname] = value
+        if lname == "prefer":
+            prefer.append(value)
+    cookies: dict[str, str] = {}
+    for part in headers.get("cookie", "").split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            cookies[k.strip()] = v.strip()
+    try:
+        preferences = g.parse_prefer(prefer)
+        accept = g.parse_accept(headers.get("accept"))
+        rng = None
+        if method in ("GET", "HEAD") and "range" in headers:
+            unit = headers.get("range-unit", "items")
+            if unit == "items":
+                rng = g.parse_range_header(headers["range"])
+    except g.GrammarError as exc:
+        raise grammar_error(exc) from None
+    query = parse_query(query_pairs)
+    profile = (
+        headers.get("accept-profile")
+        if method in ("GET", "HEAD")
+        else headers.get("content-profile")
+    )
+    return ApiRequest(
+        method, path, resource, query, headers, cookies, preferences, accept, rng, profile
+    )
