@@ -853,3 +853,25 @@ def test_unknown_operator_details_match_postgrest(text: str, details: str) -> No
 def test_top_level_filter_tolerates_trailing_blanks_after_list_and_is() -> None:
     assert parse_operation("is.null \t") == Operation("is", "null")
     assert parse_operation("in.(1) ") == Operation("in", ("1",))
+
+
+@pytest.mark.parametrize("depth", [48, 49, 3000])
+def test_deep_nesting_is_a_grammar_error_not_a_crash(depth: int) -> None:
+    select = "a(" * depth + "x" + ")" * depth
+    tree = "(" + "or(" * (depth - 1) + "a.eq.1" + ")" * depth
+    if depth <= 48:
+        assert parse_select(select)[0].relation == "a"  # type: ignore[union-attr]
+        assert parse_logic_tree("or", False, tree).operator == "or"
+        return
+    for parse in (lambda: parse_select(select), lambda: parse_logic_tree("or", False, tree)):
+        with pytest.raises(GrammarError) as info:
+            parse()
+        assert info.value.details and "levels of nesting" in info.value.details
+
+
+def test_long_inputs_parse_without_being_cached() -> None:
+    long_select = ",".join(f"c{i}" for i in range(600))
+    before = parse_select.cache_info().currsize  # type: ignore[attr-defined]
+    assert len(parse_select(long_select)) == 600
+    assert parse_select.cache_info().currsize == before  # type: ignore[attr-defined]
+    assert parse_select("id") is parse_select("id")

@@ -24,9 +24,10 @@ in `select`; inside logic trees `not.col.op.val` is accepted as `col.not.op.val`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal, NoReturn
+from functools import lru_cache, wraps
+from typing import Literal, NoReturn, TypeVar
 
 from flux.errors import FluxError
 
@@ -61,7 +62,29 @@ __all__ = [
     "parse_select",
 ]
 
-_CACHE = 4096
+_CACHE = 4096  # entries per parser
+_CACHE_MAX_CHARS = 1024  # longer inputs are parsed every time, so the caches stay small
+_MAX_DEPTH = 48  # embed / logic-tree nesting; deeper is a GrammarError, never a RecursionError
+_T = TypeVar("_T", bound=Callable[..., object])
+
+
+def _memoised(fn: _T) -> _T:
+    """`lru_cache` for pure parsers, bypassed for long inputs (bounded memory per process)."""
+    cached = lru_cache(maxsize=_CACHE)(fn)
+
+    @wraps(fn)
+    def parse(*args: object) -> object:
+        size = 0
+        for a in args:
+            if isinstance(a, str):
+                size += len(a)
+            elif isinstance(a, tuple):
+                size += sum(len(x) for x in a)
+        return fn(*args) if size > _CACHE_MAX_CHARS else cached(*args)
+
+    parse.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    parse.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return parse  # type: ignore[return-value]
 
 
 class GrammarError(FluxError):
@@ -236,13 +259,20 @@ def _column(text: str, pos: int) -> tuple[int, int]:
 class _Cursor:
     """A position in one string plus the PostgREST source name used in error messages."""
 
-    __slots__ = ("s", "i", "n", "src")
+    __slots__ = ("s", "i", "n", "src", "depth")
 
     def __init__(self, s: str, src: str) -> None:
         self.s = s
         self.i = 0
         self.n = len(s)
         self.src = src
+        self.depth = 0
+
+    def enter(self) -> None:
+        """One nesting level down (embed children, logic tree operands)."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            self.fail(f"at most {_MAX_DEPTH} levels of nesting")
 
     def peek(self) -> str:
         return self.s[self.i] if self.i < self.n else ""
@@ -440,7 +470,9 @@ def _embed(p: _Cursor, relation: str, alias: str | None, spread: bool) -> Select
     if p.peek() != "(":
         return None
     p.i += 1
+    p.enter()
     children = _select_forest(p)
+    p.depth -= 1
     p.expect(")", '",", ")"')
     p.skip_ws()
     return SelectEmbed(relation, alias, hint, join, spread, children)
@@ -504,7 +536,7 @@ def _select_forest(p: _Cursor) -> tuple[SelectItem, ...]:
     return tuple(items)
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_select(value: str) -> tuple[SelectItem, ...]:
     """Parse `select=`; an empty string selects nothing (PostgREST returns `{}` rows)."""
     p = _Cursor(value, f"failed to parse select parameter ({value})")
@@ -525,7 +557,7 @@ def _key_path(p: _Cursor) -> list[str]:
     return parts
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_filter_key(key: str) -> tuple[tuple[str, ...], Field]:
     """`clients.data->a->>b` -> (("clients",), Field("data", (->a, ->>b)))."""
     p = _Cursor(key, f"failed to parse tree path ({key})")
@@ -658,7 +690,7 @@ def _is_value(p: _Cursor) -> str:
     p.fail("isVal: (null, not_null, true, false, unknown)")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_operation(value: str) -> Operation:
     """A filter value: `[not.]op[(any|all)|(lang)].value`, `in.(...)`, `is.null`."""
     p = _Cursor(value, f"failed to parse filter ({value})")
@@ -676,7 +708,7 @@ def _key_last_word(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_logic_key(key: str) -> tuple[tuple[str, ...], str, bool] | None:
     """`clients.not.or` -> (("clients",), "or", True); keys not ending in and/or -> None."""
     if _key_last_word(key) not in ("and", "or"):
@@ -706,7 +738,7 @@ def _logic_filter(p: _Cursor) -> Filter | None:
 def _logic_node(p: _Cursor) -> LogicTree | Filter:
     """A tree child: `field.[not.]op.value`, `[not.]and(...)`/`[not.]or(...)`, or (a Flux
     extension PostgREST rejects) `not.field.op.value`, the negated filter."""
-    start = p.i
+    start, depth = p.i, p.depth
     try:
         node = _logic_filter(p)
     except GrammarError as e:
@@ -714,7 +746,7 @@ def _logic_node(p: _Cursor) -> LogicTree | Filter:
         try:
             return _logic_expr(p, False)
         except GrammarError as e2:
-            p.i = start
+            p.i, p.depth = start, depth
             negated = _negated_logic_filter(p)
             if negated is None:
                 raise _further(e, e2) from None
@@ -757,6 +789,7 @@ def _logic_expr(p: _Cursor, root: bool) -> LogicTree:
     p.skip_ws()
     p.expect("(")
     p.skip_ws()
+    p.enter()
     children = [_logic_node(p)]
     p.skip_ws()
     while p.peek() == ",":
@@ -766,10 +799,11 @@ def _logic_expr(p: _Cursor, root: bool) -> LogicTree:
         p.skip_ws()
     p.expect(")", '"," or ")"')
     p.skip_ws()
+    p.depth -= 1
     return LogicTree(op, tuple(children), negated)
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_logic_tree(operator: str, negated: bool, value: str) -> LogicTree:
     """`or=(a.eq.1,and(b.gt.2,not.c.is.null))` -> a LogicTree (positions count `or` too)."""
     text = ("not." if negated else "") + operator + value
@@ -817,7 +851,7 @@ def _order_term(p: _Cursor) -> OrderTerm:
     return OrderTerm(fld, relation, direction, nulls)
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_order(value: str) -> tuple[OrderTerm, ...]:
     """`name.desc.nullslast,clients(name).asc,data->>x` -> OrderTerms."""
     p = _Cursor(value, f"failed to parse order ({value})")
@@ -837,19 +871,19 @@ def _embed_key(key: str, word: str) -> tuple[str, ...] | None:
     return tuple(parts[:-1])
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_order_key(key: str) -> tuple[str, ...] | None:
     """`order` -> (), `clients.order` -> ("clients",), other keys -> None."""
     return _embed_key(key, "order")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_limit_key(key: str) -> tuple[str, ...] | None:
     """`limit` -> (), `clients.limit` -> ("clients",), other keys -> None."""
     return _embed_key(key, "limit")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_offset_key(key: str) -> tuple[str, ...] | None:
     """`offset` -> (), `clients.offset` -> ("clients",), other keys -> None."""
     return _embed_key(key, "offset")
@@ -867,7 +901,7 @@ def parse_non_negative_int(value: str, what: str) -> int:
     p.fail("digit")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_columns(value: str, what: str = "columns") -> tuple[str, ...]:
     """`columns=a,b` / `on_conflict=a,b` (`what` names the parameter in errors)."""
     p = _Cursor(value, f"failed to parse {what} parameter ({value})")
@@ -889,7 +923,7 @@ def parse_columns(value: str, what: str = "columns") -> tuple[str, ...]:
 _RANGE = re.compile(r"([0-9]+)-([0-9]*)")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_range_header(value: str) -> tuple[int, int | None]:
     """`Range: 0-9` -> (offset 0, limit 10); `5-` -> (5, None); unparsable -> (0, None).
 
@@ -940,7 +974,7 @@ def parse_prefer(values: list[str]) -> Preferences:
     return _parse_prefer(tuple(values))
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def _parse_prefer(values: tuple[str, ...]) -> Preferences:
     found: dict[str, str | int | None] = {}
     invalid: list[str] = []
@@ -991,7 +1025,7 @@ def _media_type(entry: str) -> tuple[MediaType, int] | None:
     return MediaType(typ, sub, params, q), kind.count("*")
 
 
-@lru_cache(maxsize=_CACHE)
+@_memoised
 def parse_accept(value: str | None) -> tuple[MediaType, ...]:
     """`Accept` entries sorted like WAI's parseHttpAccept: by q, then by specificity (number
     of parameters minus number of `*`), both descending; stable otherwise.
