@@ -95,6 +95,8 @@ SELECT_OK = [
     ),
     ('client!"my fk"(id)', (SelectEmbed("client", hint="my fk", children=(col("id"),)),)),
     ("client!a!b(id)", (SelectEmbed("client", hint="a", children=(col("id"),)),)),
+    ('client!""!b(id)', (SelectEmbed("client", hint="", children=(col("id"),)),)),
+    ("data->a b->c!d", (SelectField(F("data", ("->", "a b"), ("->", "c!d"))),)),
     ("client!inner!left(id)", (SelectEmbed("client", join="inner", children=(col("id"),)),)),
     ("...client(name)", (SelectEmbed("client", spread=True, children=(col("name"),)),)),
     (

@@ -367,7 +367,8 @@ def _identifier(p: _Cursor, expecting: str = _FIELD_NAME) -> str:
     return s[start:i].strip()
 
 
-def _dash_separated(p: _Cursor, part) -> str:  # type: ignore[no-untyped-def]
+def _dash_separated(p: _Cursor, part: Callable[[_Cursor], str]) -> str:
+    """`part(-part)*` where a `-` starting `->` ends the name (it is a JSON arrow)."""
     parts = [part(p)]
     while p.at("-") and not p.at("->"):
         p.i += 1
@@ -454,7 +455,8 @@ def _embed_params(p: _Cursor) -> tuple[str | None, Literal["inner", "left"] | No
             join = join or "inner"
         else:
             name = _field_name(p)
-            hint = hint or name
+            if hint is None:
+                hint = name
     return hint, join
 
 
