@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -9,7 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,15 @@ import jwt
 import psycopg
 import pytest
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message
 
 from flux.postgres import free_port
+from flux.rest.auth import PoolAuthenticator
 
 CATALOG_SQL = Path(__file__).resolve().parents[2] / "src/flux/catalog/sql/0001_init.sql"
+POOL_SECRET = "pool-secret-" + "x" * 40
 
 
 @pytest.fixture
@@ -186,3 +192,54 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+class EchoPool:
+    """A stand-in backend for routing tests: verifies the bridge token with the REST engine's
+    own PoolAuthenticator and echoes what it received (the real pool: test_pool.py)."""
+
+    def __init__(self, hold: asyncio.Event | None = None) -> None:
+        self.auth = PoolAuthenticator(POOL_SECRET)
+        self.hold = hold
+        self.calls = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls += 1
+        request = Request(scope, receive)
+        body = await request.body()
+        if self.hold is not None:
+            await self.hold.wait()
+        result = self.auth.authenticate(request.headers.get("authorization"))
+        response = JSONResponse(
+            {
+                "path": scope["path"],
+                "raw_path": scope.get("raw_path", b"").decode(),
+                "query": scope["query_string"].decode(),
+                "role": result.role,
+                "schema": result.schema,
+                "claims": result.claims,
+                "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+                "body": body.decode(),
+            }
+        )
+        await response(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan startup/shutdown around a block (ASGITransport does not)."""
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    message = await outbox.get()
+    if message["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"lifespan startup failed: {message}")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task

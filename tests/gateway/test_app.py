@@ -19,43 +19,11 @@ from starlette.routing import Route
 from flux.gateway.activity import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
-from flux.rest.auth import PoolAuthenticator
 
-from .conftest import ServerThread
+from .conftest import POOL_SECRET, EchoPool, ServerThread
 
 pytestmark = pytest.mark.anyio
-POOL_SECRET = "pool-secret-" + "x" * 40
 AUTH_401 = {"error": "authorization required"}
-
-
-class EchoPool:
-    """Stands in for the REST pool: checks the bridge token like the pool does, echoes the scope."""
-
-    def __init__(self, hold: asyncio.Event | None = None) -> None:
-        self.auth = PoolAuthenticator(POOL_SECRET)
-        self.hold = hold
-        self.calls = 0
-
-    async def __call__(self, scope, receive, send) -> None:
-        self.calls += 1
-        request = Request(scope, receive)
-        body = await request.body()
-        if self.hold is not None:
-            await self.hold.wait()
-        result = self.auth.authenticate(request.headers.get("authorization"))
-        response = JSONResponse(
-            {
-                "path": scope["path"],
-                "raw_path": scope.get("raw_path", b"").decode(),
-                "query": scope["query_string"].decode(),
-                "role": result.role,
-                "schema": result.schema,
-                "claims": result.claims,
-                "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
-                "body": body.decode(),
-            }
-        )
-        await response(scope, receive, send)
 
 
 @pytest.fixture
