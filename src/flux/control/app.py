@@ -18,6 +18,7 @@ from flux.catalog.users import User
 from flux.control import projects as svc
 from flux.control.auth import authenticate
 from flux.control.context import ControlContext
+from flux.control.migrations import register_migration_routes
 from flux.errors import FluxError
 
 Mode = Literal["v2_shared", "v1_dedicated"]
@@ -135,5 +136,6 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     _install_error_handlers(app)
     router = APIRouter(prefix="/api/cli/v1")
     _project_routes(router)
+    register_migration_routes(router)
     app.include_router(router)
     return app
