@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import sql
@@ -139,6 +139,18 @@ def db_error(
     )
 
 
+def _place(
+    error: PushError, file_name: str, current: tuple[Statement, AdaptedStatement] | None
+) -> PushError:
+    """A prepared error located in the file (at the running statement, if any)."""
+    if current is None:
+        return replace(error, file=file_name)
+    stmt = current[0]
+    return replace(
+        error, file=file_name, line=stmt.line, column=stmt.column, statement=headline(stmt)
+    )
+
+
 class PushSession:
     """A connection to the project database holding the project's push lock."""
 
@@ -206,7 +218,7 @@ class PushSession:
                     first_failure = exc
                     raise
         except _Rejected as rejected:
-            result.error = rejected.error
+            result.error = _place(rejected.error, file_name, current)
         except psycopg.Error as exc:
             result.error = db_error(first_failure or exc, file_name, sql_text, current)
         result.duration_ms = int((time.monotonic() - started) * 1000)

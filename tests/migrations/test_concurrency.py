@@ -1,0 +1,128 @@
+"""Concurrent pushes serialise on the project lock; killed pushes and lock waits are clean."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+from mig_support import Tenant, files, scalar
+
+from flux.migrations import PushLimits, PushReport, ledger, push
+
+SLOW = "create table slow (id int);\nselect pg_sleep(1.5);\n"
+
+
+def in_thread(fn) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    return thread, out
+
+
+def wait_for_backend(conninfo: str, pattern: str, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'flux push'"
+                " AND state = 'active' AND query LIKE %s",
+                (pattern,),
+            ).fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.05)
+    raise AssertionError(f"no active push matching {pattern!r}")
+
+
+def test_two_pushes_at_once_are_serialised(tenant: Tenant) -> None:
+    fs = files(f001_slow=SLOW)
+
+    def go() -> PushReport:
+        return push(tenant.target, fs, mode="versioned", applied_by="ci")
+
+    first, out1 = in_thread(go)
+    wait_for_backend(tenant.conninfo, "%flux_exec%")
+    second, out2 = in_thread(go)
+    first.join(20)
+    second.join(20)
+    summaries = sorted(r.lines[-1] for r in out1 + out2)
+    assert summaries == ["Done. 0 applied, 1 skipped.", "Done. 1 applied, 0 skipped."]
+    assert len(ledger(tenant.target)) == 1
+
+
+def test_push_lock_wait_times_out_with_a_clear_message(tenant: Tenant) -> None:
+    first, out1 = in_thread(
+        lambda: push(tenant.target, files(f001_slow=SLOW), mode="versioned", applied_by="a")
+    )
+    wait_for_backend(tenant.conninfo, "%flux_exec%")
+    report = push(
+        tenant.target,
+        files(f001_slow=SLOW),
+        mode="versioned",
+        applied_by="b",
+        limits=PushLimits(push_lock_wait="200ms"),
+    )
+    first.join(20)
+    assert report.errors[0].code == "push_locked"
+    assert report.lines == ["✗ another push to this project is in progress (waited 200ms)"]
+    assert out1[0].ok
+
+
+def test_lock_timeout_on_a_busy_table(tenant: Tenant) -> None:
+    assert push(
+        tenant.target, files(f001="create table t (id int);"), mode="versioned", applied_by="a"
+    ).ok
+    with psycopg.connect(tenant.conninfo) as holder:
+        holder.execute(f"LOCK TABLE {tenant.schema}.t IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        report = push(
+            tenant.target,
+            files(f002="alter table t add column x int;"),
+            mode="versioned",
+            applied_by="a",
+            limits=PushLimits(lock_timeout="300ms"),
+        )
+        assert time.monotonic() - started < 5
+    err = report.errors[0]
+    assert err.sqlstate == "55P03" and "lock_timeout" in (err.hint or "")
+    assert (err.file, err.line, err.column) == ("002.sql", 1, 1)
+
+
+def test_statement_timeout(tenant: Tenant) -> None:
+    report = push(
+        tenant.target,
+        files(f001="select pg_sleep(5);"),
+        mode="versioned",
+        applied_by="a",
+        limits=PushLimits(statement_timeout="200ms"),
+    )
+    assert report.errors[0].sqlstate == "57014"
+
+
+def test_killed_push_leaves_no_partial_file(tenant: Tenant) -> None:
+    sql = "create table a (id int);\nselect pg_sleep(30);\ncreate table b (id int);\n"
+    thread, out = in_thread(
+        lambda: push(
+            tenant.target,
+            files(f001_ok="select 1;", f002_killed=sql),
+            mode="versioned",
+            applied_by="a",
+        )
+    )
+    pid = wait_for_backend(tenant.conninfo, "%flux_exec%")
+    assert scalar(tenant.conninfo, "SELECT pg_terminate_backend(%s)", (pid,)) is True
+    thread.join(20)
+    report = out[0]
+    assert not report.ok and report.errors[0].file == "002_killed.sql"
+    assert report.errors[0].line == 2  # the statement that was running
+    assert report.lines[-1] == "Failed. 1 applied, 0 skipped."
+    assert scalar(tenant.conninfo, f"SELECT to_regclass('{tenant.schema}.a')") is None
+    assert [r.version for r in ledger(tenant.target)] == ["001_ok.sql"]
+    again = push(
+        tenant.target,
+        files(f001_ok="select 1;", f002_killed=sql.replace("30", "0")),
+        mode="versioned",
+        applied_by="a",
+    )
+    assert again.lines[-1] == "Done. 1 applied, 1 skipped."
