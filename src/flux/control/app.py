@@ -18,6 +18,8 @@ from flux.catalog.users import User
 from flux.control import projects as svc
 from flux.control.auth import authenticate
 from flux.control.context import ControlContext
+from flux.control.doctor import register_doctor_routes
+from flux.control.domains import register_domain_routes
 from flux.control.migrations import register_migration_routes
 from flux.errors import FluxError
 
@@ -137,5 +139,7 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     router = APIRouter(prefix="/api/cli/v1")
     _project_routes(router)
     register_migration_routes(router)
+    register_domain_routes(router)
+    register_doctor_routes(router)
     app.include_router(router)
     return app

@@ -23,6 +23,8 @@ class ControlContext:
     on_project_changed: list[Callable[[Project], None]] = field(default_factory=list)
     # called after a project's schema changed (REST schema-cache reload)
     on_schema_changed: list[Callable[[Project], None]] = field(default_factory=list)
+    # called after a custom domain was added or removed (gateway cache eviction)
+    on_domain_changed: list[Callable[[str], None]] = field(default_factory=list)
 
     def engine_for(self, mode: str) -> Engine:
         from flux.errors import BadInput
@@ -38,6 +40,10 @@ class ControlContext:
     def project_changed(self, project: Project) -> None:
         for hook in self.on_project_changed:
             hook(project)
+
+    def domain_changed(self, hostname: str) -> None:
+        for hook in self.on_domain_changed:
+            hook(hostname)
 
     def schema_changed(self, project: Project) -> None:
         for hook in self.on_schema_changed:
