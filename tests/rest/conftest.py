@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -50,14 +51,34 @@ def rest_config(authenticator_dsn: str):
     )
 
 
-@pytest.fixture
-async def client(rest_config) -> AsyncIterator:
-    """An httpx client talking to the ASGI app in-process (lifespan run by the app handle)."""
+@asynccontextmanager
+async def app_client(config) -> AsyncIterator:
+    """An httpx client talking to the ASGI app in-process, lifespan included."""
     import httpx
+
     from flux.rest.app import build_app
 
-    app = build_app(rest_config)
+    app = build_app(config)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            http.app = app
             yield http
+
+
+@pytest.fixture
+async def client(rest_config) -> AsyncIterator:
+    async with app_client(rest_config) as http:
+        yield http
+
+
+@pytest.fixture
+def make_client():
+    """`async with make_client(config) as client:` for tests needing a non-default config."""
+    return app_client
+
+
+def make_token(claims: dict, secret: str = JWT_SECRET, alg: str = "HS256") -> str:
+    import jwt
+
+    return jwt.encode(claims, secret, algorithm=alg)
