@@ -101,6 +101,7 @@ _NUMBER = re.compile(
     r"|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 )
 _PARAM = re.compile(r"\$\d+")
+_LINE_END = re.compile(r"[\n\r]")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 _OP_CHARS = "+-*/<>=~!@#%^&|`?"
 # String prefixes (case-insensitive) that glue onto a following quote.
@@ -173,8 +174,8 @@ class _Scanner:
             if m := _WS.match(src, p):
                 self.emit(Kind.WHITESPACE, m.end())
             elif src.startswith("--", p):
-                nl = src.find("\n", p)
-                self.emit(Kind.LINE_COMMENT, n if nl < 0 else nl)
+                m = _LINE_END.search(src, p)
+                self.emit(Kind.LINE_COMMENT, m.start() if m else n)
             elif src.startswith("/*", p):
                 self.emit(Kind.BLOCK_COMMENT, *self.block_comment(p))
             elif ch == "'":
