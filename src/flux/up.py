@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
+from flux.catalog.projects import Project
 from flux.cli.user_config import config_path, load_user_config, update_user_config
 from flux.config import Settings
 from flux.control.app import build_control_app
@@ -29,6 +31,12 @@ from flux.embedded import (
 )
 from flux.engines.v2_shared import SharedEngine
 from flux.errors import FluxError
+from flux.gateway.app import build_gateway_app
+from flux.gateway.directory import Directory
+from flux.rest.app import build_app
+from flux.rest.config import RestConfig
+
+SCHEMA_RELOAD_TIMEOUT = 10.0
 
 
 class _QuietServer(uvicorn.Server):
@@ -39,14 +47,14 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _server(app, host: str, port: int) -> _QuietServer:
+def _server(app, host: str, port: int, *, lifespan: str = "off") -> _QuietServer:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan=lifespan,
         loop="uvloop",
         http="httptools",
     )
@@ -93,13 +101,59 @@ class Platform:
             scheme=s.scheme,
         )
 
+    def data_path(self, ctx: ControlContext) -> tuple[Starlette, Starlette]:
+        """The REST pool (pool mode, in process) and the gateway in front of it, wired to the
+        control plane's change hooks (cache eviction, schema reload)."""
+        s = self.settings
+        pool_app = build_app(
+            RestConfig(
+                db_uri=self.state.pool_conninfo(),
+                pool_mode=True,
+                pool_jwt_secret=self.state.pool_jwt_secret,
+            )
+        )
+        directory = Directory(self.state.catalog_conninfo(), redis_url=s.redis_url)
+        gateway_app = build_gateway_app(
+            directory=directory,
+            pool_app=pool_app,
+            pool_jwt_secret=self.state.pool_jwt_secret,
+            base_domain=s.base_domain,
+            redis_url=s.redis_url,
+        )
+        loop = asyncio.get_running_loop()
+        engine = pool_app.state.engine
+
+        def reload_schema(project: Project) -> None:
+            schema = ctx.engine_for(project.mode).names(project).schema
+            future = asyncio.run_coroutine_threadsafe(engine.cache.reload_now(schema), loop)
+            future.result(timeout=SCHEMA_RELOAD_TIMEOUT)
+
+        ctx.on_project_changed.append(lambda project: directory.evict(hash=project.hash))
+        ctx.on_domain_changed.append(lambda hostname: directory.evict(hostname=hostname))
+        ctx.on_schema_changed.append(
+            lambda project: reload_schema(project) if project.mode == "v2_shared" else None
+        )
+        return pool_app, gateway_app
+
     async def serve(self) -> None:
         ctx = self.context()
         s = self.settings
-        self.servers = [_server(build_control_app(ctx), s.host, s.api_port)]
+        pool_app, gateway_app = self.data_path(ctx)
+        await pool_app.state.engine.start()
+        self.servers = [
+            _server(build_control_app(ctx), s.host, s.api_port),
+            _server(gateway_app, s.host, s.gateway_port, lifespan="on"),
+        ]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self._run_servers()
+        finally:
+            await pool_app.state.engine.stop()
+
+    async def _run_servers(self) -> None:
+        s = self.settings
         tasks = [asyncio.create_task(server.serve()) for server in self.servers]
         while not all(server.started for server in self.servers):
             if any(task.done() for task in tasks):
@@ -128,6 +182,10 @@ class Platform:
         _say("Flux is up.")
         _say(f"  API base:      {s.api_base}")
         _say(f"  OpenAPI:       http://{s.host}:{s.api_port}/api/openapi.json")
+        _say(
+            f"  Gateway:       {s.scheme}://{s.host}:{s.gateway_port}  (Service URLs: "
+            f"{s.scheme}://api--<slug>--<hash>.{s.base_domain}:{s.gateway_port})"
+        )
         if self.token_minted:
             _say(f"  API token:     {self.token}   (shown once; saved to {config_path()})")
         else:
