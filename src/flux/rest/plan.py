@@ -164,15 +164,15 @@ def find_relationship(
 
     def matches(rel: Relationship) -> bool:
         if rel.is_self:
+            # one FK, two relationships: the table name gives the O2M, the FK column the M2O
             if hint is None:
-                return target == rel.foreign_table and rel.cardinality == "O2M"
-            return target == rel.foreign_table and (
-                (rel.cardinality == "M2O" and hint in (rel.constraint, _single_col(rel, 0)))
-                or (rel.cardinality == "O2M" and hint == _single_col(rel, 1))
-                or (
-                    rel.cardinality in ("M2M", "O2O")
-                    and hint in (rel.constraint, rel.junction.table if rel.junction else None)
+                return (target == rel.foreign_table and rel.cardinality == "O2M") or (
+                    rel.cardinality == "M2O" and target == _single_col(rel, 0)
                 )
+            return (
+                target == rel.foreign_table
+                and rel.cardinality == "O2M"
+                and hint == _single_col(rel, 1)
             )
         if hint is None:
             return target == rel.foreign_table or (
