@@ -76,9 +76,3 @@ async def client(rest_config) -> AsyncIterator:
 def make_client():
     """`async with make_client(config) as client:` for tests needing a non-default config."""
     return app_client
-
-
-def make_token(claims: dict, secret: str = JWT_SECRET, alg: str = "HS256") -> str:
-    import jwt
-
-    return jwt.encode(claims, secret, algorithm=alg)

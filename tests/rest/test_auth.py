@@ -1,0 +1,289 @@
+"""JWT auth, RLS with request.jwt.claims, pre-request, response GUCs, tx, pool mode, config."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+
+from flux.rest.auth import claim_at, parse_claim_path
+from flux.rest.config import load_config
+
+pytestmark = pytest.mark.anyio
+
+JWT_SECRET = "reallyreallyreallyreallyverysafe-secret-for-tests"  # as in conftest.rest_config
+
+
+def make_token(claims: dict, secret: str = JWT_SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def test_rls_uses_jwt_claims(client):
+    token = make_token({"role": "web_user", "sub": "alice", "exp": int(time.time()) + 60})
+    r = await client.get(
+        "/documents?select=id,title&order=id", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200
+    assert r.json() == [{"id": 1, "title": "Alice doc"}, {"id": 3, "title": "Alice second"}]
+
+
+async def test_anonymous_permission_denied_is_401(client):
+    r = await client.get("/documents")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json() == {
+        "code": "42501",
+        "details": None,
+        "hint": None,
+        "message": "permission denied for table documents",
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "code", "message"),
+    [
+        ("", 401, "PGRST301", "Empty JWT is sent in Authorization header"),
+        ("a.b", 401, "PGRST301", "Expected 3 parts in JWT; got 2"),
+        (
+            make_token({"role": "web_user"}, secret="wrong-secret-wrong-secret-wrong-secret"),
+            401,
+            "PGRST301",
+            "JWT cryptographic operation failed",
+        ),
+        (
+            make_token({"role": "web_user", "exp": int(time.time()) - 100}),
+            401,
+            "PGRST303",
+            "JWT expired",
+        ),
+        (
+            make_token({"role": "web_user", "nbf": int(time.time()) + 100}),
+            401,
+            "PGRST303",
+            "JWT not yet valid",
+        ),
+        (
+            make_token({"role": "web_user", "iat": int(time.time()) + 100}),
+            401,
+            "PGRST303",
+            "JWT issued at future",
+        ),
+        (
+            make_token({"role": "web_user", "exp": "soon"}),
+            401,
+            "PGRST303",
+            "The JWT 'exp' claim must be a number",
+        ),
+    ],
+)
+async def test_jwt_errors(client, token, status, code, message):
+    r = await client.get("/clients", headers={"Authorization": f"Bearer {token}"})
+    assert (r.status_code, r.json()["code"], r.json()["message"]) == (status, code, message)
+    assert r.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", error_description="{message}"'
+    )
+
+
+async def test_leeway_and_missing_role_uses_anon(client):
+    token = make_token({"exp": int(time.time()) - 10})  # within the 30 s skew allowance
+    r = await client.get("/clients?select=id&id=eq.1", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+
+
+async def test_unknown_role_is_401(client):
+    r = await client.get(
+        "/clients", headers={"Authorization": f"Bearer {make_token({'role': 'ghost'})}"}
+    )
+    assert r.status_code == 401
+    assert r.json()["message"] == 'role "ghost" does not exist'
+
+
+async def test_audience_role_claim_key_and_anon_disabled(rest_config, make_client):
+    config = rest_config.with_(
+        jwt_aud="my-app", jwt_role_claim_key=".realm_access.roles[1]", db_anon_role=None
+    )
+    async with make_client(config) as client:
+        r = await client.get("/clients")
+        assert (r.status_code, r.json()["code"], r.headers["www-authenticate"]) == (
+            401,
+            "PGRST302",
+            "Bearer",
+        )
+        good = make_token({"aud": "my-app", "realm_access": {"roles": ["x", "web_user"]}})
+        r = await client.get("/clients?id=eq.1", headers={"Authorization": f"Bearer {good}"})
+        assert r.status_code == 200
+        bad = make_token({"aud": ["other"], "realm_access": {"roles": ["x", "web_user"]}})
+        r = await client.get("/clients", headers={"Authorization": f"Bearer {bad}"})
+        assert (r.status_code, r.json()["message"]) == (401, "JWT not in audience")
+
+
+async def test_jwks_secret_with_rs256(rest_config, make_client):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": "k1"}
+    import json
+
+    config = rest_config.with_(jwt_secret=json.dumps({"keys": [jwk]}))
+    async with make_client(config) as client:
+        token = jwt.encode(
+            {"role": "web_user", "sub": "bob"}, key, algorithm="RS256", headers={"kid": "k1"}
+        )
+        r = await client.get(
+            "/documents?select=title", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert (r.status_code, r.json()) == (200, [{"title": "Bob doc"}])
+        hs = make_token({"role": "web_user"})
+        r = await client.get("/documents", headers={"Authorization": f"Bearer {hs}"})
+        assert (r.status_code, r.json()["message"]) == (401, "No suitable key or wrong key type")
+
+
+def test_claim_paths():
+    assert parse_claim_path(".role") == ("role",)
+    assert parse_claim_path(".realm_access.roles[0]") == ("realm_access", "roles", 0)
+    assert parse_claim_path('."https://x.com/role"') == ("https://x.com/role",)
+    assert claim_at({"a": {"b": [1, 2]}}, ("a", "b", 1)) == 2
+    assert claim_at({"a": 1}, ("a", "b")) is None
+
+
+async def test_pre_request_gucs_and_request_settings(rest_config, make_client):
+    async with make_client(rest_config.with_(db_pre_request="api.check_request")) as client:
+        r = await client.get("/clients", headers={"X-Block": "yes"})
+        assert r.status_code == 403
+        assert r.json() == {
+            "code": "PT403",
+            "details": None,
+            "hint": "no",
+            "message": "blocked by pre-request",
+        }
+        r = await client.get("/clients?id=eq.1", headers={"X-Set-Header": "yes"})
+        assert (r.status_code, r.headers["x-from-db"]) == (200, "hello")
+        r = await client.get("/clients?id=eq.1", headers={"X-Set-Status": "yes"})
+        assert r.status_code == 203
+
+
+async def test_transaction_settings_are_local(client, rest_db):
+    import psycopg
+
+    with psycopg.connect(rest_db, autocommit=True) as conn:
+        conn.execute(
+            "CREATE VIEW api.whoami AS SELECT current_user AS usr, "
+            "current_setting('request.method', true) AS method, "
+            "current_setting('request.path', true) AS path, "
+            "current_setting('request.headers', true)::json->>'x-thing' AS thing, "
+            "current_setting('request.cookies', true)::json->>'c' AS cookie, "
+            "current_setting('search_path') AS sp, "
+            "current_setting('transaction_read_only') AS ro; "
+            "GRANT SELECT ON api.whoami TO web_anon"
+        )
+    await client.app.state.engine.cache.reload_now("api")
+    r = await client.get("/whoami", headers={"X-Thing": "t", "Cookie": "c=v; d=w"})
+    assert r.json() == [
+        {
+            "usr": "web_anon",
+            "method": "GET",
+            "path": "/whoami",
+            "thing": "t",
+            "cookie": "v",
+            "sp": '"api", "public"',
+            "ro": "on",
+        }
+    ]
+
+
+async def test_tx_preference(rest_config, make_client):
+    config = rest_config.with_(db_tx_end="rollback-allow-override")
+    async with make_client(config) as client:
+        r = await client.get("/clients?id=eq.1", headers={"Prefer": "tx=commit"})
+        assert r.headers["preference-applied"] == "tx=commit"
+        r = await client.get("/clients?id=eq.1", headers={"Prefer": "handling=strict, bogus"})
+        assert r.status_code == 400
+        assert r.json() == {
+            "code": "PGRST122",
+            "details": "Invalid preferences: bogus",
+            "hint": None,
+            "message": "Invalid preferences given with handling=strict",
+        }
+
+
+def _bridge(shortid: str, tenant: uuid.UUID, **extra) -> str:
+    claims = {
+        "role": f"t_{shortid}_role",
+        "tenant_id": str(tenant),
+        "aud": "flux-pool",
+        "exp": int(time.time()) + 60,
+    } | extra
+    return jwt.encode(claims, "pool-secret-pool-secret-pool-secret!", algorithm="HS256")
+
+
+async def test_pool_mode(rest_db, authenticator_dsn, rest_config, make_client):
+    import psycopg
+
+    tenant = uuid.uuid4()
+    short = tenant.hex[:12]
+    with psycopg.connect(rest_db, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE ROLE t_{short}_role NOLOGIN; GRANT t_{short}_role TO authenticator;"
+            f"CREATE SCHEMA t_{short}_api AUTHORIZATION t_{short}_role;"
+            f"CREATE TABLE t_{short}_api.notes (id int, body text);"
+            f"INSERT INTO t_{short}_api.notes VALUES (1, 'hi');"
+            f"GRANT SELECT ON t_{short}_api.notes TO t_{short}_role"
+        )
+    config = rest_config.with_(
+        pool_mode=True, pool_jwt_secret="pool-secret-pool-secret-pool-secret!", db_schemas=()
+    )
+    async with make_client(config) as client:
+        auth = {"Authorization": f"Bearer {_bridge(short, tenant)}"}
+        r = await client.get("/notes", headers=auth)
+        assert (r.status_code, r.json()) == (200, [{"id": 1, "body": "hi"}])
+        r = await client.get("/clients", headers=auth)  # other schemas are invisible
+        assert r.status_code == 404
+        r = await client.get("/notes", headers=auth | {"Accept-Profile": "api"})
+        assert (r.status_code, r.json()["code"]) == (406, "PGRST106")
+        other = uuid.uuid4()
+        for token in (
+            _bridge(short, other),
+            _bridge(short, tenant, aud="x"),
+            _bridge(short, tenant, exp=int(time.time()) - 100),
+            jwt.encode(
+                {
+                    "role": f"t_{short}_role",
+                    "tenant_id": str(tenant),
+                    "aud": "flux-pool",
+                    "exp": int(time.time()) + 60,
+                },
+                JWT_SECRET,
+                algorithm="HS256",
+            ),
+        ):
+            r = await client.get("/notes", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401, r.text
+        r = await client.get("/notes")
+        assert r.status_code == 401
+
+
+def test_config_from_env_and_file(tmp_path):
+    path = tmp_path / "rest.conf"
+    path.write_text(
+        'db-uri = "postgres://file"\ndb-schemas = "api, other"\n'
+        "db-max-rows = 50\nserver-timing-enabled = true\nmystery-key = 1\n"
+    )
+    config, unknown = load_config(
+        path,
+        {
+            "PGRST_DB_URI": "postgres://env",
+            "PGRST_DB_ANON_ROLE": "anon",
+            "PGRST_NOPE": "x",
+            "PGRST_APP_SETTINGS_JWT_EXP": "3600",
+            "FLUX_POOL_JWT_SECRET": "s",
+            "HOME": "/root",
+        },
+    )
+    assert config.db_uri == "postgres://env" and config.db_schemas == ("api", "other")
+    assert config.db_max_rows == 50 and config.server_timing_enabled is True
+    assert config.db_anon_role == "anon" and config.pool_jwt_secret == "s"
+    assert config.app_settings == {"jwt_exp": "3600"}
+    assert unknown == ["mystery-key", "nope"]
