@@ -28,6 +28,8 @@ from typer.testing import CliRunner
 from flux.cli.app import app
 from flux.postgres import free_port
 
+from .contract_routes import extra_routes
+
 TOKEN = "flx_live_testtoken0123456789"
 
 
@@ -39,6 +41,12 @@ class FakeControlPlane:
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    # the added routes (contract_routes.py): ledger rows and domains per hash, replies a test
+    # substitutes, and the JSON bodies received
+    ledger: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    domains: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    canned: dict[str, Any] = field(default_factory=dict)
+    bodies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, slug: str, hash_: str | None = None, mode: str = "v2_shared") -> dict[str, Any]:
         hash_ = hash_ or secrets.token_hex(4)[:7]
@@ -62,6 +70,10 @@ class FakeControlPlane:
         self.projects.clear()
         self.secrets.clear()
         self.requests.clear()
+        self.ledger.clear()
+        self.domains.clear()
+        self.canned.clear()
+        self.bodies.clear()
 
 
 def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:
@@ -166,6 +178,7 @@ def build_app(state: FakeControlPlane) -> Starlette:
             Route(f"{prefix}/init", init, methods=["POST"]),
             Route(f"{prefix}/projects/{{hash}}", describe),
             Route(f"{prefix}/projects/{{hash}}/credentials", credentials),
+            *extra_routes(state, guard, _error, prefix),
         ]
     )
 

@@ -13,7 +13,20 @@ import typer
 from typer.core import TyperGroup
 
 from flux.cli import output
-from flux.cli.commands import auth, platform, projects, token
+from flux.cli.commands import (
+    auth,
+    dashboard,
+    doctor,
+    domains,
+    env,
+    lifecycle,
+    migrations,
+    platform,
+    projects,
+    push,
+    secrets,
+    token,
+)
 from flux.cli.settings import Flags
 from flux.cli.state import CliState
 from flux.errors import FluxError
@@ -52,7 +65,20 @@ def root(
     ctx.obj = CliState(Flags(api_base=api_base, token=token))
 
 
-for module in (platform, auth, projects, token):
+for module in (
+    platform,
+    auth,
+    projects,
+    token,
+    push,
+    migrations,
+    secrets,
+    env,
+    lifecycle,
+    domains,
+    doctor,
+    dashboard,
+):
     module.register(app)
 
 

@@ -41,7 +41,12 @@ def redact(value: Any) -> Any:
 class ApiClient:
     """A synchronous client bound to one API base and token."""
 
-    def __init__(self, settings: CliSettings, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: CliSettings,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = TIMEOUT,
+    ) -> None:
         self.settings = settings
         headers = {"Accept": "application/json", "User-Agent": "flux-cli"}
         if settings.token:
@@ -49,7 +54,7 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=f"{settings.api_base}/cli/v1/",
             headers=headers,
-            timeout=TIMEOUT,
+            timeout=timeout,
             transport=transport,
         )
 

@@ -28,7 +28,8 @@ _SECRET_ENV = {
 }
 
 
-def _env_name(path: str) -> str:
+def env_name(path: str) -> str:
+    """The env var an app reads a credential field from (jwtSecret → FLUX_GATEWAY_JWT_SECRET)."""
     if path in _SECRET_ENV:
         return _SECRET_ENV[path]
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", path).replace(".", "_")
@@ -73,7 +74,7 @@ def _print_app_env(project: dict[str, Any], secrets: dict[str, Any] | None) -> N
         )
     flat = output.flatten(secrets or {})
     for path, value in flat.items():
-        output.line(f"{_env_name(path)}={value}")
+        output.line(f"{env_name(path)}={value}")
     if flat:
         output.warn(
             "secrets are shown only once; store them now "

@@ -1,0 +1,97 @@
+"""Lifecycle commands: `flux start|stop|repair|suspend|resume` (POST projects/{hash}/lifecycle)
+and `flux nuke` (DELETE projects/{hash}), which asks for the slug to be typed unless --yes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flux.cli import output
+from flux.cli.commands.confirm import confirm_by_typing
+from flux.cli.commands.selection import ProjectOption, choose, label
+from flux.cli.manifest import find_manifest
+from flux.cli.options import HashOption, JsonOption, SlugArgument
+from flux.cli.project_ref import ProjectRef, describe
+from flux.cli.state import get_state
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+# action -> (progress text, help)
+_ACTIONS = {
+    "start": ("Starting", "Start a stopped project (dedicated: its Postgres and REST processes)."),
+    "stop": ("Stopping", "Stop a project's processes; data stays on disk."),
+    "repair": ("Repairing", "Recreate missing processes, re-run the bootstrap, fix ports."),
+    "suspend": ("Suspending", "Suspend a project: its Service URL answers 503 until resumed."),
+    "resume": ("Resuming", "Resume a suspended project."),
+}
+
+
+def _lifecycle_command(action: str) -> Any:
+    progress, help_text = _ACTIONS[action]
+
+    def command(
+        ctx: typer.Context,
+        slug: SlugArgument = None,
+        project: ProjectOption = None,
+        hash_: HashOption = None,
+        json_: JsonOption = False,
+    ) -> None:
+        with get_state(ctx).client() as client:
+            ref = choose(client, slug, project, hash_)
+            with output.working(f"{progress} {label(ref)}"):
+                answer = client.post(f"projects/{ref.hash}/lifecycle", {"action": action})
+        if json_:
+            output.print_json(answer)
+            return
+        status = answer.get("status") or answer.get("lifecycleState") or "?"
+        name = answer.get("slug") or ref.slug
+        output.line(f"{name} ({answer.get('hash', ref.hash)}): {action} done, status {status}")
+
+    command.__doc__ = help_text
+    command.__name__ = action
+    return command
+
+
+def _notify_manifest(ref: ProjectRef) -> None:
+    manifest = find_manifest(Path.cwd())
+    if manifest is not None and manifest.hash == ref.hash:
+        output.note(
+            f"note: {manifest.path} still links this folder to the deleted project; "
+            "run `flux init` to create or link another"
+        )
+
+
+def nuke(
+    ctx: typer.Context,
+    slug: SlugArgument = None,
+    project: ProjectOption = None,
+    hash_: HashOption = None,
+    yes: YesOption = False,
+    skip_backup_check: Annotated[
+        bool, typer.Option(help="Delete even without a recent verified backup.")
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Delete a project and everything it holds (asks you to type the slug unless --yes)."""
+    with get_state(ctx).client() as client:
+        ref = choose(client, slug, project, hash_)
+        if not yes:
+            name = ref.slug or str(describe(client, ref.hash).get("slug"))
+            output.note(f"This permanently deletes {name} ({ref.hash}) and all its data.")
+            confirm_by_typing(name, f"Type the project slug ({name}) to confirm", "delete it")
+        path = f"projects/{ref.hash}" + ("?skipBackupCheck=true" if skip_backup_check else "")
+        with output.working(f"Deleting {label(ref)}"):
+            answer = client.request("DELETE", path)
+    if json_:
+        output.print_json(answer)
+    else:
+        output.line(f"Deleted {answer.get('slug') or ref.slug} ({answer.get('hash', ref.hash)}).")
+    _notify_manifest(ref)
+
+
+def register(app: typer.Typer) -> None:
+    for action in _ACTIONS:
+        app.command(action)(_lifecycle_command(action))
+    app.command()(nuke)

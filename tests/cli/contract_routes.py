@@ -1,0 +1,201 @@
+"""The added control-plane routes (push, ledger, lifecycle, env, domains, doctor, secret
+rotation, delete) for the CLI's HTTP test double in conftest.py, per the API contract.
+
+Replies are in-memory and simple; a test can replace one with `control.canned[key]` (keys:
+"push", "doctor"). Every JSON body received is appended to `control.bodies` as
+(method, path with query, body) so tests can assert what the CLI sent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from .conftest import FakeControlPlane
+
+Guard = Callable[[Request], Awaitable[JSONResponse | None]]
+ErrorFn = Callable[..., JSONResponse]
+
+LIFECYCLE = {
+    "start": ("status", "running"),
+    "stop": ("status", "stopped"),
+    "repair": ("status", "running"),
+    "suspend": ("lifecycleState", "suspended"),
+    "resume": ("lifecycleState", "active"),
+}
+
+
+def default_push_report(body: dict[str, Any]) -> dict[str, Any]:
+    """Every file applied (or, for a plan, would apply)."""
+    names = [f["filename"] for f in body.get("files") or []]
+    planning = body.get("plan") or body.get("dryRun")
+    if planning:
+        lines = [f"→ {n} would apply (1 create)" for n in names]
+        title = "Plan" if body.get("plan") else "Dry run"
+        lines.append(f"{title}: {len(names)} to apply, 0 skipped, 0 blocked.")
+    else:
+        lines = [text for n in names for text in (f"→ {n} applying...", f"✓ {n} applied")]
+        lines.append(f"Done. {len(names)} applied, 0 skipped.")
+    return {
+        "ok": True,
+        "exitCode": 0,
+        "operation": "plan" if body.get("plan") else "dry_run" if planning else "push",
+        "engine": "v2_shared",
+        "mode": body.get("mode"),
+        "applied": 0 if planning else len(names),
+        "skipped": 0,
+        "files": [{"name": n} for n in names],
+        "lines": lines,
+        "errors": [],
+        "warnings": [],
+        "missingLocally": [],
+    }
+
+
+def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: str) -> list[Route]:
+    async def owned(request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+        if denied := await guard(request):
+            return None, denied
+        project = state.projects.get(request.path_params["hash"])
+        if project is None:
+            return None, error(404, "project not found")
+        return project, None
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        body = await request.json() if raw else {}
+        query = f"?{request.url.query}" if request.url.query else ""
+        state.bodies.append((request.method, request.url.path + query, body))
+        return body
+
+    async def push(request: Request) -> JSONResponse:
+        if denied := await guard(request):
+            return denied
+        body = await body_of(request)
+        if body.get("mode") not in ("raw", "versioned", "repeatable") or not body.get("files"):
+            return error(422, "invalid request: mode and files are required")
+        project = state.projects.get(body.get("hash", ""))
+        if project is None:
+            return error(404, "project not found")
+        if body.get("slug") and body["slug"] != project["slug"]:
+            return error(409, f"hash {project['hash']} belongs to '{project['slug']}'")
+        return JSONResponse(state.canned.get("push") or default_push_report(body))
+
+    async def ledger(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        rows = state.ledger.get(project["hash"], [])
+        return JSONResponse({"slug": project["slug"], "hash": project["hash"], "migrations": rows})
+
+    async def lifecycle(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        action = (await body_of(request)).get("action")
+        if action not in LIFECYCLE:
+            return error(422, f"unknown action {action!r}")
+        key, value = LIFECYCLE[action]
+        project[key] = value
+        return JSONResponse(
+            {
+                "slug": project["slug"],
+                "hash": project["hash"],
+                "action": action,
+                "status": project["status"],
+            }
+        )
+
+    async def env(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        if project["mode"] != "v1_dedicated":
+            return error(409, "only dedicated (v1) projects have a REST process environment")
+        return JSONResponse(
+            {
+                "slug": project["slug"],
+                "hash": project["hash"],
+                "env": {
+                    "PGRST_DB_URI": "postgresql://authenticator:********@127.0.0.1:5433/postgres",
+                    "PGRST_DB_SCHEMAS": "api",
+                    "PGRST_DB_ANON_ROLE": "anon",
+                    "PGRST_JWT_SECRET": "********",
+                },
+            }
+        )
+
+    async def domains(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        attached = state.domains.setdefault(project["hash"], [])
+        if request.method == "GET":
+            return JSONResponse({"domains": attached})
+        host = str((await body_of(request)).get("hostname", "")).strip().lower()
+        if "." not in host or host.endswith("localhost"):
+            return error(422, f"{host!r} is not a valid hostname", "e.g. api.example.com")
+        if any(d["hostname"] == host for ds in state.domains.values() for d in ds):
+            return error(409, f"{host} is already attached to a project")
+        attached.append({"hostname": host, "createdAt": "2025-01-02T00:00:00+00:00"})
+        return JSONResponse(
+            {"hostname": host, "slug": project["slug"], "hash": project["hash"]}, status_code=201
+        )
+
+    async def remove_domain(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        host = request.path_params["hostname"]
+        attached = state.domains.get(project["hash"], [])
+        if not any(d["hostname"] == host for d in attached):
+            return error(404, f"{host} is not attached to {project['slug']}")
+        state.domains[project["hash"]] = [d for d in attached if d["hostname"] != host]
+        return JSONResponse({"deleted": True, "hostname": host})
+
+    async def doctor(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        checks = state.canned.get("doctor") or [
+            {"name": "schema", "status": "PASS", "message": "tenant schema ok", "remediation": ""}
+        ]
+        worst = next((s for s in ("FAIL", "WARN") if any(c["status"] == s for c in checks)), "PASS")
+        return JSONResponse(
+            {"slug": project["slug"], "hash": project["hash"], "status": worst, "checks": checks}
+        )
+
+    async def rotate(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        await body_of(request)
+        state.secrets[project["hash"]] = secrets.token_urlsafe(32)
+        return JSONResponse({"jwtSecret": state.secrets[project["hash"]]})
+
+    async def destroy(request: Request) -> JSONResponse:
+        project, denied = await owned(request)
+        if denied:
+            return denied
+        await body_of(request)
+        del state.projects[project["hash"]]
+        return JSONResponse({"deleted": True, "slug": project["slug"], "hash": project["hash"]})
+
+    one = f"{prefix}/projects/{{hash}}"
+    return [
+        Route(f"{prefix}/push", push, methods=["POST"]),
+        Route(f"{one}/migrations", ledger),
+        Route(f"{one}/lifecycle", lifecycle, methods=["POST"]),
+        Route(f"{one}/env", env),
+        Route(f"{one}/domains", domains, methods=["GET", "POST"]),
+        Route(f"{one}/domains/{{hostname}}", remove_domain, methods=["DELETE"]),
+        Route(f"{one}/doctor", doctor, methods=["POST"]),
+        Route(f"{one}/secrets/rotate", rotate, methods=["POST"]),
+        Route(one, destroy, methods=["DELETE"]),
+    ]
