@@ -1,0 +1,466 @@
+"""The v1 dedicated engine: each project gets its own PostgreSQL cluster and REST process.
+
+Per project (SPEC §6 "v1 dedicated"):
+    $FLUX_HOME/projects/<hash>-<slug>/db            the cluster (`flux-<hash>-<slug>-db`)
+    $FLUX_HOME/projects/<hash>-<slug>/db.log        its server log
+    $FLUX_HOME/projects/<hash>-<slug>/api.log       the REST process (`flux-<hash>-<slug>-api`)
+    $FLUX_HOME/projects/<hash>-<slug>/secrets.json  superuser + authenticator passwords (0600)
+
+`project.runner_data` (persisted in the catalog by the caller) holds what is not secret:
+`{"dir", "pg_port", "api_port", "desired": "running"|"stopped", "db_pool",
+"statement_timeout_ms"}`. The gateway routes to `http://127.0.0.1:<api_port>`.
+Passwords stay in the project folder so they never travel with the `Project` object and vanish
+with the data they protect.
+
+Grants follow Supabase: the owner's (`postgres`) tables, sequences and functions in `api` get
+ALL for `anon`, `authenticated` and `service_role` through default privileges; protection comes
+from RLS, and `flux push` audits exposed tables with RLS disabled (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import secrets
+import shutil
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from flux.catalog.plans import Plan
+from flux.catalog.projects import Project
+from flux.engines.base import TenantNames
+from flux.engines.keys import project_keys
+from flux.engines.runners import LocalRunner, ProcessSpec
+from flux.errors import Conflict, FluxError
+from flux.jsonfile import read_json, write_private_json
+from flux.naming import resource_name
+from flux.postgres import SUPERUSER, Cluster, free_port, socket_dir_for
+from flux.postgres.ports import port_is_free
+
+log = logging.getLogger(__name__)
+
+DATABASE = "postgres"
+API_SCHEMA = "api"
+AUTHENTICATOR = "authenticator"
+RUNNING, STOPPED, PARTIAL, MISSING, CORRUPTED = (
+    "running",
+    "stopped",
+    "partial",
+    "missing",
+    "corrupted",
+)
+HIDDEN = "********"
+DEFAULT_REST_COMMAND = (sys.executable, "-c", "from flux.rest.server import main; main()")
+# Small, predictable footprint: many dedicated clusters share one machine.
+DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
+
+_BOOTSTRAP = """
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
+    CREATE ROLE authenticator LOGIN NOINHERIT;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
+    CREATE ROLE anon NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
+    CREATE ROLE authenticated NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+    CREATE ROLE service_role NOLOGIN BYPASSRLS;
+  END IF;
+END $$;
+ALTER ROLE authenticator LOGIN NOINHERIT;
+ALTER ROLE anon NOLOGIN;
+ALTER ROLE authenticated NOLOGIN;
+ALTER ROLE service_role NOLOGIN BYPASSRLS;
+GRANT anon, authenticated, service_role TO authenticator;
+
+CREATE SCHEMA IF NOT EXISTS api;
+GRANT USAGE ON SCHEMA api TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
+  GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
+  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
+  GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+
+CREATE SCHEMA IF NOT EXISTS auth;
+REVOKE ALL ON SCHEMA auth FROM PUBLIC;
+CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
+  SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+$f$;
+CREATE OR REPLACE FUNCTION auth.uid() RETURNS text LANGUAGE sql STABLE AS $f$
+  SELECT auth.jwt() ->> 'sub'
+$f$;
+CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
+  SELECT auth.jwt() ->> 'role'
+$f$;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA auth FROM PUBLIC;
+GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
+
+CREATE SCHEMA IF NOT EXISTS flux;
+REVOKE ALL ON SCHEMA flux FROM PUBLIC;
+"""
+
+
+class ProvisionFailed(FluxError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, code="provision_failed", hint=hint, status=500)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where one project lives on disk and what its processes are called."""
+
+    root: Path
+    resource: str
+
+    @property
+    def db(self) -> Path:
+        return self.root / "db"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.json"
+
+    @property
+    def api_log(self) -> Path:
+        return self.root / "api.log"
+
+    @property
+    def db_unit(self) -> str:
+        return f"{self.resource}-db"
+
+    @property
+    def api_unit(self) -> str:
+        return f"{self.resource}-api"
+
+
+def _http_answers(port: int) -> bool:
+    """True once the REST process answers `GET /` with anything but a server error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status < 500
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+class DedicatedEngine:
+    """v1_dedicated on this host, processes supervised by `runner`."""
+
+    mode = "v1_dedicated"
+
+    def __init__(
+        self,
+        home: Path,
+        templates: Path,
+        runner: LocalRunner,
+        rest_command: list[str] | None = None,
+        *,
+        pg_settings: dict[str, str] | None = None,
+        ready_timeout: float = 20.0,
+    ) -> None:
+        self.home = home
+        self.templates = templates
+        self.runner = runner
+        self.rest_command = list(rest_command or DEFAULT_REST_COMMAND)
+        self.pg_settings = {**DEFAULT_PG_SETTINGS, **(pg_settings or {})}
+        self.ready_timeout = ready_timeout
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------------ Engine protocol
+    def names(self, project: Project) -> TenantNames:
+        return TenantNames(API_SCHEMA, None, None)
+
+    def admin_conninfo(self, project: Project) -> str:
+        return self._cluster(project).socket_conninfo(dbname=DATABASE)
+
+    def provision(self, project: Project, plan: Plan) -> None:
+        """Create cluster + bootstrap + REST process; on failure undo everything and say why.
+
+        Sets `project.runner_data`; the caller persists it with the catalog row."""
+        dir_name = f"{project.hash}-{project.slug}"
+        root = self.home / "projects" / dir_name
+        if root.exists():
+            raise Conflict(
+                f"the folder {root} already exists", hint="remove it, or pick another project"
+            )
+        project.runner_data = {
+            "dir": dir_name,
+            "pg_port": free_port(),
+            "api_port": free_port(),
+            "desired": RUNNING,
+            "db_pool": plan.connection_limit,
+            "statement_timeout_ms": plan.statement_timeout_ms,
+        }
+        with self._lock(project):
+            try:
+                root.mkdir(parents=True, mode=0o700)
+                self._new_secrets(project)
+                self._cluster(project).create(self.templates)
+                self._run(project, bootstrap=True)
+            except Exception as exc:
+                self._teardown(project)
+                why = exc.message if isinstance(exc, FluxError) else str(exc)
+                hint = exc.hint if isinstance(exc, FluxError) else None
+                raise ProvisionFailed(
+                    f"could not create dedicated project {project.slug!r}: {why}"
+                    " (rolled back: processes stopped, folder removed)",
+                    hint=hint,
+                ) from None
+
+    def delete(self, project: Project) -> None:
+        """Stop both processes, remove the folder and the socket folder. Idempotent."""
+        with self._lock(project):
+            self._teardown(project)
+
+    def credentials(self, project: Project) -> dict:
+        data = project.runner_data
+        password = self._secrets(project).get("superuser_password", "")
+        cluster = self._cluster(project)
+        return {
+            "mode": self.mode,
+            "jwtSecret": project.jwt_secret,
+            **project_keys(project.jwt_secret, project.created_at),
+            "postgres": {
+                "url": cluster.tcp_url(DATABASE, SUPERUSER, password),
+                "user": SUPERUSER,
+                "password": password,
+                "host": cluster.host,
+                "port": data.get("pg_port"),
+                "database": DATABASE,
+            },
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+    def api_url(self, project: Project) -> str:
+        """Where the project's REST process listens (the gateway's upstream)."""
+        return f"http://127.0.0.1:{project.runner_data.get('api_port')}"
+
+    def status(self, project: Project) -> str:
+        """running | stopped | partial | missing | corrupted (from disk and the runner)."""
+        layout = self._layout(project)
+        disk = self._cluster(project).status()
+        if not layout.root.exists() or disk == "missing":
+            return MISSING
+        if disk == "corrupted":
+            return CORRUPTED
+        db_up = disk == "running"
+        api_up = self.runner.state(layout.api_unit) == "running"
+        if db_up and api_up:
+            return RUNNING
+        return PARTIAL if db_up or api_up else STOPPED
+
+    def start(self, project: Project) -> None:
+        """Start both processes (fixing ports taken by others); desired state = running."""
+        with self._lock(project):
+            state = self.status(project)
+            if state in (MISSING, CORRUPTED):
+                raise Conflict(
+                    f"project {project.slug!r} is {state}",
+                    hint="run `flux repair`" if state == MISSING else "restore it from a backup",
+                )
+            self._run(project, bootstrap=False)
+            project.runner_data["desired"] = RUNNING
+
+    def stop(self, project: Project) -> None:
+        """Stop both processes cleanly; desired state = stopped (stays down across restarts)."""
+        with self._lock(project):
+            self._halt(project)
+            project.runner_data["desired"] = STOPPED
+
+    def repair(self, project: Project) -> list[str]:
+        """Recreate what is missing, re-run the bootstrap, fix ports, start. Returns what it did."""
+        with self._lock(project):
+            layout = self._layout(project)
+            cluster = self._cluster(project)
+            state = cluster.status()
+            if state == "corrupted":
+                raise Conflict(
+                    f"the data folder of {project.slug!r} is corrupted ({layout.db})",
+                    hint="restore it from a backup, or `flux nuke` it",
+                )
+            done: list[str] = []
+            layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            secrets_ = self._secrets(project)
+            if state == "missing" or not {"superuser_password", "authenticator_password"} <= set(
+                secrets_
+            ):
+                self._new_secrets(project)
+                done.append("generated new database passwords")
+            if state == "missing":
+                cluster.create(self.templates)
+                done.append("recreated the database cluster (the data folder was missing)")
+            done += self._run(project, bootstrap=True)
+            done.append("re-ran the bootstrap and started the database and REST processes")
+            project.runner_data["desired"] = RUNNING
+            return done
+
+    def after_secret_rotation(self, project: Project) -> None:
+        """The JWT secret changed: restart the REST process with it (keys re-derive)."""
+        with self._lock(project):
+            if project.runner_data.get("desired") == RUNNING:
+                self._start_api(project)
+
+    def env(self, project: Project) -> dict[str, str]:
+        """The REST process environment (PGRST_*), secrets hidden."""
+        shown = self._rest_env(project, "x")
+        cluster = self._cluster(project)
+        shown["PGRST_DB_URI"] = (
+            f"postgresql://{AUTHENTICATOR}:{HIDDEN}@{cluster.host}:{cluster.port}/{DATABASE}"
+        )
+        shown["PGRST_JWT_SECRET"] = HIDDEN
+        return shown
+
+    def restore_running(self, projects: Iterable[Project]) -> list[tuple[Project, str | None]]:
+        """`flux up` restart: start the projects whose desired state is running.
+
+        Returns (project, error message or None) for each one it tried; the caller persists
+        `runner_data` (ports may have moved)."""
+        outcome: list[tuple[Project, str | None]] = []
+        for project in projects:
+            if project.mode != self.mode or project.runner_data.get("desired") != RUNNING:
+                continue
+            try:
+                self.start(project)
+                outcome.append((project, None))
+            except Exception as exc:
+                message = exc.message if isinstance(exc, FluxError) else str(exc)
+                log.warning("could not restart %s: %s", project.slug, message)
+                outcome.append((project, message))
+        return outcome
+
+    def shutdown(self) -> None:
+        """Stop every process of every project (the platform is stopping)."""
+        self.runner.shutdown()
+
+    # ------------------------------------------------------------------ internals
+    def _lock(self, project: Project) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(str(project.tenant_id), threading.Lock())
+
+    def _layout(self, project: Project) -> _Layout:
+        dir_name = project.runner_data.get("dir") or f"{project.hash}-{project.slug}"
+        return _Layout(self.home / "projects" / dir_name, resource_name(*dir_name.split("-", 1)))
+
+    def _cluster(self, project: Project) -> Cluster:
+        db = self._layout(project).db
+        return Cluster(
+            db,
+            int(project.runner_data.get("pg_port") or 0),
+            socket_dir_for(db, self.home / "run"),
+            settings=self.pg_settings,
+        )
+
+    def _secrets(self, project: Project) -> dict:
+        return read_json(self._layout(project).secrets_file)
+
+    def _new_secrets(self, project: Project) -> None:
+        write_private_json(
+            self._layout(project).secrets_file,
+            {
+                "superuser_password": secrets.token_urlsafe(24),
+                "authenticator_password": secrets.token_urlsafe(24),
+            },
+        )
+
+    def _run(self, project: Project, *, bootstrap: bool) -> list[str]:
+        """Database up (+ bootstrap), then the REST process; returns port moves made."""
+        moved = []
+        data = project.runner_data
+        cluster = self._cluster(project)
+        if cluster.running_pid() is None and not port_is_free(data["pg_port"]):
+            data["pg_port"] = free_port()
+            moved.append(f"moved the database to port {data['pg_port']}")
+            cluster = self._cluster(project)
+        self.runner.start_cluster(self._layout(project).db_unit, cluster)
+        if bootstrap:
+            self._bootstrap(project, cluster)
+        api_unit = self._layout(project).api_unit
+        if self.runner.state(api_unit) != "running" and not port_is_free(data["api_port"]):
+            data["api_port"] = free_port()
+            moved.append(f"moved the REST process to port {data['api_port']}")
+        self._start_api(project)
+        return moved
+
+    def _bootstrap(self, project: Project, cluster: Cluster) -> None:
+        secrets_ = self._secrets(project)
+        timeout = sql.Literal(f"{int(project.runner_data.get('statement_timeout_ms', 0))}ms")
+        conninfo = cluster.socket_conninfo(dbname=DATABASE)
+        with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+            conn.execute(_BOOTSTRAP)
+            for role, key in (
+                (SUPERUSER, "superuser_password"),
+                (AUTHENTICATOR, "authenticator_password"),
+            ):
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(role), sql.Literal(secrets_[key])
+                    )
+                )
+            for role in ("anon", "authenticated", AUTHENTICATOR):
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
+                        sql.Identifier(role), timeout
+                    )
+                )
+
+    def _rest_env(self, project: Project, authenticator_password: str) -> dict[str, str]:
+        data = project.runner_data
+        return {
+            "PGRST_DB_URI": self._cluster(project).tcp_url(
+                DATABASE, AUTHENTICATOR, authenticator_password
+            ),
+            "PGRST_DB_SCHEMAS": API_SCHEMA,
+            "PGRST_DB_ANON_ROLE": "anon",
+            "PGRST_JWT_SECRET": project.jwt_secret,
+            "PGRST_DB_POOL": str(data.get("db_pool", 10)),
+            "PGRST_SERVER_HOST": "127.0.0.1",
+            "PGRST_SERVER_PORT": str(data["api_port"]),
+        }
+
+    def _start_api(self, project: Project) -> None:
+        layout = self._layout(project)
+        password = self._secrets(project)["authenticator_password"]
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PGRST_", "FLUX_", "PG"))
+        }
+        port = int(project.runner_data["api_port"])
+        spec = ProcessSpec(
+            argv=self.rest_command,
+            env={**inherited, **self._rest_env(project, password)},
+            cwd=layout.root,
+            log_file=layout.api_log,
+            ready=lambda: _http_answers(port),
+            ready_timeout=self.ready_timeout,
+        )
+        self.runner.start_process(layout.api_unit, spec)
+
+    def _halt(self, project: Project) -> None:
+        layout = self._layout(project)
+        self.runner.stop(layout.api_unit)
+        self.runner.stop(layout.db_unit)
+        self._cluster(project).stop()  # also a postmaster left by an earlier supervisor
+
+    def _teardown(self, project: Project) -> None:
+        layout = self._layout(project)
+        self.runner.forget(layout.api_unit)
+        self.runner.forget(layout.db_unit)
+        cluster = self._cluster(project)
+        if cluster.exists():
+            cluster.destroy()
+        shutil.rmtree(cluster.socket_dir, ignore_errors=True)
+        shutil.rmtree(layout.root, ignore_errors=True)
