@@ -8,8 +8,8 @@ import uuid
 import jwt
 import pytest
 
-from flux.gateway.auth import bearer_token, verify_project_jwt
-from flux.gateway.bridge import BRIDGE_AUDIENCE, bridge_claims, mint_bridge_token
+from flux.gateway.auth import TokenVerifier, bearer_token, verify_project_jwt
+from flux.gateway.bridge import BRIDGE_AUDIENCE, bridge_claims, mint_bridge_token, sign_hs256
 from flux.gateway.rejections import Reject
 
 SECRET = "s" * 64
@@ -136,3 +136,30 @@ def test_bridge_token_signed_with_pool_secret() -> None:
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, SECRET, algorithms=["HS256"], audience=BRIDGE_AUDIENCE)
     assert str(uuid.UUID(claims["tenant_id"])) == TENANT
+
+
+def test_sign_hs256_matches_pyjwt() -> None:
+    payload = {"sub": "ü", "n": 1, "nested": {"a": [1, 2]}}
+    token = sign_hs256(payload, SECRET)
+    assert jwt.decode(token, SECRET, algorithms=["HS256"]) == payload
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+
+
+def test_token_verifier_remembers_signatures_not_decisions() -> None:
+    verifier = TokenVerifier(max_entries=2)
+    short = _token(exp=int(time.time()) - 29)  # inside the leeway for one more second
+    for _ in range(2):
+        assert isinstance(verifier.verify("Bearer " + short, secret=SECRET, tenant_role=ROLE), dict)
+    time.sleep(1.1)
+    rejected = verifier.verify("Bearer " + short, secret=SECRET, tenant_role=ROLE)
+    assert isinstance(rejected, Reject) and rejected.reason == "token_expired"
+
+    token = _token(role=ROLE)
+    assert isinstance(verifier.verify("Bearer " + token, secret=SECRET, tenant_role=ROLE), dict)
+    other_tenant = verifier.verify("Bearer " + token, secret=SECRET, tenant_role="t_x_role")
+    assert isinstance(other_tenant, Reject) and other_tenant.reason == "foreign_role"
+    rotated = verifier.verify("Bearer " + token, secret=OTHER, tenant_role=ROLE)
+    assert isinstance(rotated, Reject) and rotated.reason == "bad_signature"
+    for i in range(5):  # bounded
+        verifier.verify("Bearer " + _token(n=i), secret=SECRET, tenant_role=ROLE)
+    assert len(verifier._verified) == 2

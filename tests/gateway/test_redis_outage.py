@@ -49,7 +49,7 @@ async def test_rate_limit_shared_between_gateways(catalog, redis_server) -> None
 
 
 async def test_redis_stopped_mid_run_fails_no_request(catalog, redis_server) -> None:
-    projects = [catalog.add_project(f"p{i}") for i in range(3)]
+    projects = [catalog.add_project(f"p{i}", rate_limit_per_minute=10**6) for i in range(3)]
     app = _gateway(catalog, redis_server.url)
     statuses: list[int] = []
     try:

@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flux.gateway.activity import ActivityRecorder
-from flux.gateway.auth import verify_project_jwt
+from flux.gateway.auth import TokenVerifier
 from flux.gateway.bridge import mint_bridge_token
 from flux.gateway.directory import CatalogUnavailable, Directory, ProjectRoute
 from flux.gateway.hosts import Route, parse_route
@@ -142,6 +142,7 @@ class Gateway:
         self._base_domain = base_domain
         self._redis = RedisLink(redis_url) if redis_url else None
         self.limiter = RateLimiter(self._redis)
+        self.tokens = TokenVerifier()
         self.in_flight = InFlight(in_flight_cap)
         self._max_body = max_body_bytes
         self.activity = activity
@@ -235,7 +236,7 @@ class Gateway:
             self.in_flight.release(project.hash)
 
     def _v2(self, scope: Scope, route: Route, project: ProjectRoute) -> Reject | _Forward:
-        claims = verify_project_jwt(
+        claims = self.tokens.verify(
             _header(scope, b"authorization"), secret=project.jwt_secret, tenant_role=project.role
         )
         if isinstance(claims, Reject):
