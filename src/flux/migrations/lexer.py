@@ -266,7 +266,9 @@ class _BodyTracker:
 
 
 def split_statements(tokens: list[Token]) -> list[Statement]:
-    """Group tokens into statements; empty statements (only trivia) are dropped."""
+    """Group tokens into statements; empty statements (only trivia) are dropped.
+
+    A trailing unterminated comment is kept as a statement so checks can report it."""
     statements: list[Statement] = []
     current: list[Token] = []
     parens = 0
@@ -274,6 +276,8 @@ def split_statements(tokens: list[Token]) -> list[Statement]:
 
     def flush() -> None:
         first = next((i for i, t in enumerate(current) if t.kind not in TRIVIA), None)
+        if first is None:  # only trivia: dropped, unless an unterminated comment hides code
+            first = next((i for i, t in enumerate(current) if t.unterminated), None)
         if first is not None:
             statements.append(Statement(tuple(current[first:]), len(statements)))
         current.clear()
