@@ -9,6 +9,7 @@ import psycopg
 from mig_support import Tenant, files, scalar
 
 from flux.migrations import PushLimits, PushReport, ledger, push
+from flux.migrations.ledger import ensure_ledger
 
 SLOW = "create table slow (id int);\nselect pg_sleep(1.5);\n"
 
@@ -126,3 +127,24 @@ def test_killed_push_leaves_no_partial_file(tenant: Tenant) -> None:
         applied_by="a",
     )
     assert again.lines[-1] == "Done. 1 applied, 1 skipped."
+
+
+def test_first_pushes_racing_create_the_ledger_once(shared_db: str) -> None:
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            with psycopg.connect(shared_db, autocommit=True) as conn:
+                barrier.wait(5)
+                ensure_ledger(conn)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert scalar(shared_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'flux'") == 2

@@ -92,6 +92,7 @@ def test_allowed(sql: str) -> None:
             1,
             36,
         ),
+        ("alter function pg_temp.f() security invoker;", "other_schema", 1, 16),
         ("begin;", "transaction_control", 1, 1),
         ("commit;", "transaction_control", 1, 1),
         ("start transaction;", "transaction_control", 1, 1),

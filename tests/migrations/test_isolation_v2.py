@@ -69,6 +69,7 @@ STATIC = {
     "role_grant": "grant {bddl} to current_user;",
     "drop_b": "drop schema {b} cascade;",
     "transaction": "begin;\ncreate table y (id int);\ncommit;",
+    "pg_temp": "alter function pg_temp.flux_exec(text) security invoker;",
     "unterminated": "select 'oops;\n",
 }
 
@@ -110,7 +111,8 @@ create constraint trigger t after insert on d deferrable initially deferred
   for each row execute function pwn();
 insert into d values (1);
 """,
-    "tamper_wrapper": "alter function pg_temp.flux_exec(text) security invoker;\n"
+    "tamper_wrapper": "do $$ begin execute 'alter function pg_temp.flux_exec(text)'\n"
+    "  ' security invoker'; end $$;\n"
     "do $$ begin execute 'set role postgres'; create table public.pwned (id int); end $$;",
     "alter_b_table": "do $$ begin execute 'alter table {b}.secrets owner to ' || current_user; end $$;",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 from mig_support import files, scalar
@@ -99,3 +101,10 @@ def test_v1_syntax_error_position(v1_target: PushTarget) -> None:
     err = report.errors[0]
     assert (err.sqlstate, err.line, err.column) == ("42601", 2, 10)
     assert scalar(v1_target.conninfo, "SELECT to_regclass('api.a')") is None
+
+
+def test_unqualified_ddl_lands_in_the_api_schema(v1_target: PushTarget) -> None:
+    report = run(v1_target, "create table things (id int);\ncreate view v as select 1 as n;")
+    assert report.ok, report.errors
+    assert scalar(v1_target.conninfo, "SELECT to_regclass('api.things') IS NOT NULL") is True
+    assert json.loads(json.dumps(report.to_json()))["files"][0]["status"] == "applied"

@@ -16,7 +16,8 @@ body) in the same statement that calls it, and deferred triggers are fired insid
 before control returns to the superuser. Then, after `RESET ROLE`, with search_path pinned
 to pg_catalog: FORCE RLS, the runtime-role ownership check, and the ledger row.
 
-v1 (dedicated): statements run as the database owner; the exposure audit then rejects the
+v1 (dedicated): statements run as the database owner with search_path `api, public`; the
+exposure audit then rejects the
 file (42501) if a table in the API schema is writable without RLS.
 """
 
@@ -65,6 +66,14 @@ class FileResult:
     duration_ms: int = 0
     error: PushError | None = None
     warnings: list[Finding] = field(default_factory=list)
+
+
+class LockBusy(Exception):
+    """Another push to the same project held the lock for longer than the wait limit."""
+
+    def __init__(self, waited: str) -> None:
+        super().__init__(f"another push to this project is in progress (waited {waited})")
+        self.waited = waited
 
 
 class _Rejected(Exception):
@@ -240,7 +249,10 @@ class PushSession:
                     hint="push again",
                 )
             )
+        schema = sql.Identifier(self.target.schema)
         if not self.target.shared:
+            # Unqualified DDL lands in the exposed schema, as on v2.
+            self.conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(schema))
             return None
         ddl = sql.Identifier(self.target.ddl_role or "")
         self.conn.execute(_CREATE_EXEC)
@@ -304,11 +316,3 @@ class PushSession:
                 )
             )
         return findings
-
-
-class LockBusy(Exception):
-    """Another push to the same project held the lock for longer than the wait limit."""
-
-    def __init__(self, waited: str) -> None:
-        super().__init__(f"another push to this project is in progress (waited {waited})")
-        self.waited = waited

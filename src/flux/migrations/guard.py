@@ -76,7 +76,8 @@ class SharedPolicy:
         # `public` is adapted to the tenant schema wherever it qualifies a name or follows
         # ON/IN SCHEMA; anything else naming it fails on privileges.
         allowed = {self.tenant_schema, "public", "pg_catalog", "information_schema", "auth"}
-        return schema in self.existing_schemas and schema not in allowed
+        temp = schema == "pg_temp" or schema.startswith("pg_temp_")
+        return temp or (schema in self.existing_schemas and schema not in allowed)
 
 
 def _name(tok: Token) -> str | None:
