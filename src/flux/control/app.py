@@ -20,6 +20,7 @@ from flux.control.auth import authenticate
 from flux.control.context import ControlContext
 from flux.control.doctor import register_doctor_routes
 from flux.control.domains import register_domain_routes
+from flux.control.lifecycle import register_lifecycle_routes
 from flux.control.migrations import register_migration_routes
 from flux.errors import FluxError
 
@@ -138,6 +139,7 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     _install_error_handlers(app)
     router = APIRouter(prefix="/api/cli/v1")
     _project_routes(router)
+    register_lifecycle_routes(router)
     register_migration_routes(router)
     register_domain_routes(router)
     register_doctor_routes(router)

@@ -36,11 +36,14 @@ def new_jwt_secret() -> str:
 def summarize(ctx: ControlContext, project: Project) -> dict:
     engine = ctx.engines.get(project.mode)
     schema = engine.names(project).schema if engine else None
+    status_of = getattr(engine, "status", None)  # engines with processes report their own
     summary = {
         "slug": project.slug,
         "hash": project.hash,
         "mode": project.mode,
-        "status": project.status,
+        "status": status_of(project)
+        if status_of and project.status == "active"
+        else project.status,
         "lifecycleState": project.lifecycle_state,
         "plan": project.plan,
         "apiUrl": service_url(
@@ -119,6 +122,7 @@ def create_project(
                 )
                 engine.provision(project, plan)
                 provisioned = True
+                catalog_projects.set_runner_data(conn, project.tenant_id, project.runner_data)
         except psycopg.errors.UniqueViolation:
             raise Conflict(
                 f"you already have a project with slug {slug!r}",

@@ -12,7 +12,8 @@ Per project (SPEC §6 "v1 dedicated"):
 Passwords stay in the project folder so they never travel with the `Project` object and vanish
 with the data they protect.
 
-Grants follow Supabase: the owner's (`postgres`) tables, sequences and functions in `api` get
+DDL fires an event trigger that sends `NOTIFY pgrst, 'reload schema'`, so tables created with
+psql show up in the API. Grants follow Supabase: the owner's (`postgres`) tables, sequences and functions in `api` get
 ALL for `anon`, `authenticated` and `service_role` through default privileges; protection comes
 from RLS, and `flux push` audits exposed tables with RLS disabled (SPEC §7).
 """
@@ -109,6 +110,21 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_ro
 
 CREATE SCHEMA IF NOT EXISTS flux;
 REVOKE ALL ON SCHEMA flux FROM PUBLIC;
+
+-- DDL from psql (not only `flux push`) reaches the REST schema cache, as PostgREST documents.
+CREATE OR REPLACE FUNCTION flux.notify_schema_reload() RETURNS event_trigger
+  LANGUAGE plpgsql AS $f$
+BEGIN
+  NOTIFY pgrst, 'reload schema';
+END
+$f$;
+REVOKE ALL ON FUNCTION flux.notify_schema_reload() FROM PUBLIC;
+DROP EVENT TRIGGER IF EXISTS flux_schema_reload_ddl;
+DROP EVENT TRIGGER IF EXISTS flux_schema_reload_drop;
+CREATE EVENT TRIGGER flux_schema_reload_ddl ON ddl_command_end
+  EXECUTE FUNCTION flux.notify_schema_reload();
+CREATE EVENT TRIGGER flux_schema_reload_drop ON sql_drop
+  EXECUTE FUNCTION flux.notify_schema_reload();
 """
 
 
