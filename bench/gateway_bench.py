@@ -2,8 +2,9 @@
 
 GET one row by primary key with a project JWT through the gateway (real uvicorn on loopback,
 REST pool called in process, bridge JWT minted per request) vs. the same request sent straight
-to `flux rest` in single mode (same database, same tenant role, role taken from the JWT), both
-measured in the same run, alternating rounds after a warm-up. Load: `wrk` when installed,
+to `flux rest` — in single mode (same database, same tenant role, role taken from the JWT) and
+in pool mode (with a bridge JWT) — all measured in the same run, alternating rounds after a
+warm-up. gateway/pool isolates the gateway's own cost; gateway/direct is the user-visible one. Load: `wrk` when installed,
 otherwise an asyncio httpx generator. Prints req/s, p50, p99 per target and the ratios.
 
     python bench/gateway_bench.py [--duration 10] [--warmup 3] [--connections 16] [--rounds 2]
@@ -35,6 +36,7 @@ from flux.catalog.plans import get_plan
 from flux.catalog.projects import insert_project
 from flux.catalog.users import create_user
 from flux.engines.v2_shared import POOL_LOGIN_ROLE, SharedEngine, names_for, prepare_shared_database
+from flux.gateway.bridge import sign_hs256
 from flux.naming import new_hash
 from flux.postgres import Cluster, free_port, socket_dir_for
 
@@ -110,6 +112,7 @@ def setup(root: Path) -> tuple[Cluster, dict[str, str]]:
         "secret": secret,
         "schema": names.schema,
         "role": names.runtime_role,
+        "tenant_id": str(project.tenant_id),
     }
 
 
@@ -150,7 +153,7 @@ def serve_gateway(config: dict[str, str], port: int) -> None:
 
 
 def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[str, tuple]]:
-    gateway_port, direct_port = free_port(), free_port()
+    gateway_port, direct_port, pool_port = free_port(), free_port(), free_port()
     env = {**os.environ, "GATEWAY_BENCH_CONFIG": json.dumps(config)}
     gateway = subprocess.Popen(
         [sys.executable, __file__, "--serve-gateway", str(gateway_port)], env=env
@@ -164,9 +167,17 @@ def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[
         "PGRST_SERVER_PORT": str(direct_port),
         "PGRST_DB_POOL": "10",
     }
-    direct = subprocess.Popen(
-        [sys.executable, "-c", "from flux.rest.server import main; main()"], env=direct_env
-    )
+    pool_env = {
+        **direct_env,
+        "PGRST_DB_SCHEMAS": "",
+        "PGRST_JWT_SECRET": "",
+        "PGRST_SERVER_PORT": str(pool_port),
+        "FLUX_POOL_MODE": "true",
+        "FLUX_POOL_JWT_SECRET": POOL_SECRET,
+    }
+    flux_rest = [sys.executable, "-c", "from flux.rest.server import main; main()"]
+    direct = subprocess.Popen(flux_rest, env=direct_env)
+    pool = subprocess.Popen(flux_rest, env=pool_env)
     now = int(time.time())
     project_jwt = jwt.encode(
         {"sub": "bench", "role": "authenticated", "exp": now + 3600},
@@ -178,15 +189,26 @@ def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[
         config["secret"],
         algorithm="HS256",
     )
+    bridge_jwt = sign_hs256(
+        {
+            "sub": "bench",
+            "role": config["role"],
+            "tenant_id": config["tenant_id"],
+            "aud": "flux-pool",
+            "exp": now + 3600,
+        },
+        POOL_SECRET,
+    )
     path = f"/items?id=eq.{ROW_ID}"
     targets = {
         "direct": (f"http://127.0.0.1:{direct_port}{path}", direct_jwt),
+        "pool": (f"http://127.0.0.1:{pool_port}{path}", bridge_jwt),
         "gateway": (
             f"http://127.0.0.1:{gateway_port}/api--{config['slug']}--{config['hash']}{path}",
             project_jwt,
         ),
     }
-    return [gateway, direct], targets
+    return [gateway, direct, pool], targets
 
 
 def wait_ready(targets: dict[str, tuple], timeout: float = 30.0) -> None:
@@ -320,12 +342,15 @@ def report(results: dict[str, list[Result]], tool: str, args: argparse.Namespace
                 f"{name:<8} {i:>5} {r.rps:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
             )
     best = {name: max(rounds, key=lambda r: r.rps) for name, rounds in results.items()}
-    direct, gateway = best["direct"], best["gateway"]
-    print(
-        f"\nbest rounds: gateway/direct throughput = {gateway.rps / direct.rps:.1%}; "
-        f"added p50 = {gateway.p50_ms - direct.p50_ms:+.2f} ms; "
-        f"added p99 = {gateway.p99_ms - direct.p99_ms:+.2f} ms"
-    )
+    gateway = best["gateway"]
+    print("\nbest rounds:")
+    for base in ("direct", "pool"):
+        other = best[base]
+        print(
+            f"  gateway/{base:<6} throughput = {gateway.rps / other.rps:6.1%}; "
+            f"added p50 = {gateway.p50_ms - other.p50_ms:+.2f} ms; "
+            f"added p99 = {gateway.p99_ms - other.p99_ms:+.2f} ms"
+        )
 
 
 if __name__ == "__main__":

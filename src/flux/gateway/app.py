@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flux.gateway.activity import ActivityRecorder
 from flux.gateway.auth import TokenVerifier
-from flux.gateway.bridge import mint_bridge_token
+from flux.gateway.bridge import BridgeMinter
 from flux.gateway.directory import CatalogUnavailable, Directory, ProjectRoute
 from flux.gateway.hosts import Route, parse_route
 from flux.gateway.limits import (
@@ -138,7 +138,7 @@ class Gateway:
     ) -> None:
         self.directory = directory
         self.pool_app = pool_app
-        self._pool_secret = pool_jwt_secret
+        self.bridge = BridgeMinter(pool_jwt_secret)
         self._base_domain = base_domain
         self._redis = RedisLink(redis_url) if redis_url else None
         self.limiter = RateLimiter(self._redis)
@@ -236,17 +236,17 @@ class Gateway:
             self.in_flight.release(project.hash)
 
     def _v2(self, scope: Scope, route: Route, project: ProjectRoute) -> Reject | _Forward:
+        authorization = _header(scope, b"authorization")
         claims = self.tokens.verify(
-            _header(scope, b"authorization"), secret=project.jwt_secret, tenant_role=project.role
+            authorization, secret=project.jwt_secret, tenant_role=project.role
         )
         if isinstance(claims, Reject):
             return claims
         pool_app = self.pool_app
         if pool_app is None:
             return NO_POOL
-        token = mint_bridge_token(
-            claims, tenant_id=project.tenant_id, pool_secret=self._pool_secret
-        )
+        assert authorization is not None  # verified above
+        token = self.bridge.mint(authorization, claims, tenant_id=project.tenant_id)
         schema = project.schema.encode()
         headers = [(k, v) for k, v in scope["headers"] if k not in _STRIPPED]
         headers.append((b"authorization", b"Bearer " + token.encode()))
@@ -344,6 +344,17 @@ def build_gateway_app(
         yield
         await gateway.aclose()
 
-    app = Starlette(routes=[Mount("", app=gateway)], lifespan=lifespan)
+    app = _GatewayStarlette(routes=[Mount("", app=gateway)], lifespan=lifespan)
     app.state.gateway = gateway
     return app
+
+
+class _GatewayStarlette(Starlette):
+    """HTTP goes straight to the gateway (which answers its own errors); Starlette keeps
+    lifespan and anything else. Saves the generic middleware stack on every request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.state.gateway(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)

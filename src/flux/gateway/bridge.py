@@ -51,3 +51,25 @@ def mint_bridge_token(claims: Mapping[str, Any], *, tenant_id: str, pool_secret:
     """Sign the bridge claims for `tenant_id` with the pool secret."""
     payload = bridge_claims(claims, tenant_id=tenant_id, now=int(time.time()))
     return sign_hs256(payload, pool_secret)
+
+
+class BridgeMinter:
+    """Mints bridge tokens, reusing one within the second it was minted for the same inbound
+    token and tenant: within a second the claims and `exp` are identical, so the bytes are too."""
+
+    def __init__(self, pool_secret: str) -> None:
+        self._secret = pool_secret
+        self._second = 0
+        self._minted: dict[tuple[str, str], str] = {}
+
+    def mint(self, inbound: str, claims: Mapping[str, Any], *, tenant_id: str) -> str:
+        """The bridge token for verified `claims` (`inbound`: the Authorization they came from)."""
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._minted = now, {}
+        key = (inbound, tenant_id)
+        token = self._minted.get(key)
+        if token is None:
+            token = sign_hs256(bridge_claims(claims, tenant_id=tenant_id, now=now), self._secret)
+            self._minted[key] = token
+        return token
