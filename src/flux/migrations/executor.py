@@ -17,8 +17,8 @@ before control returns to the superuser. Then, after `RESET ROLE`, with search_p
 to pg_catalog: FORCE RLS, the runtime-role ownership check, and the ledger row.
 
 v1 (dedicated): statements run as the database owner with search_path `api, public`; the
-exposure audit then rejects the
-file (42501) if a table in the API schema is writable without RLS.
+exposure audit then rejects the file (42501) if a table in the API schema is writable
+without RLS.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def db_error(
     """A database error as a PushError placed in the file."""
     diag = exc.diag
     sqlstate = diag.sqlstate or getattr(exc, "sqlstate", None)
-    message = diag.message_primary or str(exc).strip().splitlines()[0]
+    message = diag.message_primary or (str(exc).strip().splitlines() or ["database error"])[0]
     line = column = None
     stmt_text = None
     if current is not None:
@@ -214,12 +214,12 @@ class PushSession:
         try:
             with self.conn.transaction():
                 try:
-                    owner = self._begin()
+                    wrapper = self._begin()
                     for stmt in parse(sql_text):
                         current = (stmt, self.adapt(stmt))
-                        self._run(current[1].text, owner)
+                        self._run(current[1].text, wrapper)
                     current = None
-                    result.warnings = self._finish(owner)
+                    result.warnings = self._finish(wrapper)
                     if kind is not None:
                         ms = int((time.monotonic() - started) * 1000)
                         record(self.conn, kind, self.target.ledger_key, key, digest, applied_by, ms)
@@ -234,7 +234,8 @@ class PushSession:
         return result
 
     def _begin(self) -> tuple[int, int] | None:
-        """Per-file settings; for v2 the verified wrapper's (oid, owner) and the DDL role."""
+        """Per-file settings; for v2 also the wrapper and the DDL role. Returns the wrapper's
+        (oid, owner) for verification, or None on v1 (statements run directly)."""
         held = self.conn.execute(
             "SELECT pg_catalog.set_config('lock_timeout', %s, true),"
             " pg_catalog.set_config('statement_timeout', %s, true),"
@@ -263,9 +264,7 @@ class PushSession:
         ).fetchone()
         assert row is not None
         self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(ddl))
-        self.conn.execute(
-            sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.target.schema))
-        )
+        self.conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
         return row[0], row[1]
 
     def _run(self, text: str, wrapper: tuple[int, int] | None) -> None:
