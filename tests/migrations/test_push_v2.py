@@ -6,7 +6,9 @@ import psycopg
 import pytest
 from mig_support import Tenant, files, scalar
 
-from flux.migrations import MigrationFile, ledger, push
+from flux.errors import BadInput
+from flux.migrations import MigrationFile, PushTarget, ledger, push
+from flux.migrations.files import MAX_FILE_BYTES
 
 INIT = """
 create table todos (id bigint generated always as identity primary key, title text not null);
@@ -220,3 +222,52 @@ def test_after_push_and_events(tenant: Tenant) -> None:
     assert calls == ["reload", "reload"]
     assert [e.line for e in events] == report.lines
     assert report.to_json()["files"][0]["status"] == "applied"
+
+
+def test_opaque_text_reaches_the_database_unadapted(tenant: Tenant) -> None:
+    sql = """
+    create table t (id int);
+    comment on table t is E'grant to authenticated\\'s on schema public';
+    create function f() returns text language sql as $$ select 'to authenticated' $$;
+    """
+    assert run(tenant, files(f001=sql)).ok
+    comment = scalar(tenant.conninfo, f"SELECT obj_description('{tenant.schema}.t'::regclass)")
+    assert comment == "grant to authenticated's on schema public"
+    body = scalar(tenant.conninfo, "SELECT prosrc FROM pg_proc WHERE proname = 'f'")
+    assert body == " select 'to authenticated' "
+
+
+def test_oversized_file_refuses_the_push(tenant: Tenant) -> None:
+    big = MigrationFile.from_text("002_big.sql", "-- " + "x" * MAX_FILE_BYTES)
+    report = run(tenant, [*files(f001="create table t (id int);"), big])
+    assert report.errors[0].code == "file_too_large"
+    assert report.lines == [
+        "✗ 002_big.sql is 4.0 MiB, over the 4.0 MiB limit",
+        "Push refused: a file is over the size limit; nothing was applied.",
+    ]
+    assert scalar(tenant.conninfo, f"SELECT to_regclass('{tenant.schema}.t')") is None
+    assert run(tenant, [big], dry_run=True).exit_code == 1
+
+
+def test_plan_reports_statements_flux_would_refuse(tenant: Tenant) -> None:
+    report = run(tenant, files(f001="select 1;\ncreate extension pgcrypto;"), plan=True)
+    assert report.exit_code == 1
+    assert report.lines[1] == (
+        "✗ 001.sql would be refused at line 2, column 1: 42501 "
+        "CREATE EXTENSION is not allowed on a shared (v2) project"
+    )
+
+
+def test_bad_arguments_raise(tenant: Tenant) -> None:
+    with pytest.raises(BadInput):
+        run(tenant, files(f001="select 1;"), mode="sideways")
+    with pytest.raises(BadInput):
+        run(tenant, files(f001="select 1;", f002="select 2;"), mode="repeatable", script_id="x")
+    with pytest.raises(BadInput):
+        PushTarget("v2_shared", tenant.conninfo, tenant.schema, None, None, tenant.schema)
+
+
+def test_unreachable_database_is_reported(tenant: Tenant) -> None:
+    target = PushTarget("v2_shared", "host=/nonexistent port=1 dbname=x", "s", "r", "d", "s")
+    report = push(target, files(f001="select 1;"), mode="versioned", applied_by="x")
+    assert report.errors[0].code == "database_unavailable" and report.exit_code == 1
