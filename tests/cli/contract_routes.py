@@ -23,11 +23,11 @@ Guard = Callable[[Request], Awaitable[JSONResponse | None]]
 ErrorFn = Callable[..., JSONResponse]
 
 LIFECYCLE = {
-    "start": ("status", "running"),
-    "stop": ("status", "stopped"),
-    "repair": ("status", "running"),
-    "suspend": ("lifecycleState", "suspended"),
-    "resume": ("lifecycleState", "active"),
+    "start": "running",
+    "stop": "stopped",
+    "repair": "running",
+    "suspend": "suspended",
+    "resume": "active",
 }
 
 
@@ -101,14 +101,22 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
         action = (await body_of(request)).get("action")
         if action not in LIFECYCLE:
             return error(422, f"unknown action {action!r}")
-        key, value = LIFECYCLE[action]
-        project[key] = value
+        if action in ("start", "stop", "repair") and project["mode"] != "v1_dedicated":
+            return error(
+                422,
+                f"{action} applies to projects with their own processes (v1_dedicated); "
+                f"'{project['slug']}' is {project['mode']}",
+                "use suspend/resume for v2_shared projects",
+            )
+        project["status"] = LIFECYCLE[action]
+        done = ["restarted the REST process"] if action == "repair" else []
         return JSONResponse(
             {
                 "slug": project["slug"],
                 "hash": project["hash"],
                 "action": action,
                 "status": project["status"],
+                "done": done,
             }
         )
 
@@ -117,7 +125,11 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
         if denied:
             return denied
         if project["mode"] != "v1_dedicated":
-            return error(409, "only dedicated (v1) projects have a REST process environment")
+            return error(
+                422,
+                f"'{project['slug']}' is {project['mode']}: it has no REST process of its own",
+                "v2_shared projects are served by the shared REST pool behind the gateway",
+            )
         return JSONResponse(
             {
                 "slug": project["slug"],

@@ -30,18 +30,37 @@ def tty(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("action", "status"),
-    [("stop", "stopped"), ("start", "running"), ("repair", "running"), ("suspend", "running")],
+    ("action", "past", "status"),
+    [
+        ("stop", "Stopped", "stopped"),
+        ("start", "Started", "running"),
+        ("suspend", "Suspended", "suspended"),
+    ],
 )
 def test_lifecycle_actions_post_the_action(
-    flux: Flux, logged_in: FakeControlPlane, shop: dict, action: str, status: str
+    flux: Flux, logged_in: FakeControlPlane, shop: dict, action: str, past: str, status: str
 ) -> None:
     result = flux(action, "shop")
     assert result.exit_code == 0, result.output
     assert logged_in.bodies == [
         ("POST", "/api/cli/v1/projects/abc1234/lifecycle", {"action": action})
     ]
-    assert result.stdout.strip() == f"shop (abc1234): {action} done, status {status}"
+    assert result.stdout.strip() == f"{past} shop (abc1234); status {status}."
+
+
+def test_repair_lists_what_it_did_and_process_actions_need_a_dedicated_project(
+    flux: Flux, logged_in: FakeControlPlane, shop: dict
+) -> None:
+    repaired = flux("repair", "shop")
+    assert repaired.stdout.splitlines() == [
+        "Repaired shop (abc1234); status running.",
+        "  - restarted the REST process",
+    ]
+    logged_in.add("tiny", "def5678")
+    refused = flux("stop", "tiny")
+    assert refused.exit_code == 1
+    assert "is v2_shared" in refused.stderr and "use suspend/resume" in refused.stderr
+    _no_traceback(refused)
 
 
 def test_lifecycle_selection_by_flag_hash_manifest_and_json(
@@ -52,7 +71,7 @@ def test_lifecycle_selection_by_flag_hash_manifest_and_json(
     (isolated_user / "flux.json").write_text('{"slug": "shop", "hash": "abc1234"}')
     assert flux("start").exit_code == 0
     assert [b["action"] for _, _, b in logged_in.bodies] == ["stop", "resume", "start"]
-    assert shop["status"] == "running" and shop["lifecycleState"] == "active"
+    assert shop["status"] == "running"
 
 
 def test_lifecycle_errors_are_one_line(flux: Flux, logged_in: FakeControlPlane, shop: dict) -> None:

@@ -37,7 +37,7 @@ def test_env_list_on_a_shared_project_is_an_api_error(
 ) -> None:
     logged_in.add("tiny", "def5678")
     result = flux("env", "list", "--hash", "def5678")
-    assert result.exit_code == 1 and "only dedicated (v1) projects" in result.stderr
+    assert result.exit_code == 1 and "has no REST process of its own" in result.stderr
     _no_traceback(result)
 
 

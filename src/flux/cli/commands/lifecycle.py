@@ -18,18 +18,30 @@ from flux.cli.state import get_state
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
-# action -> (progress text, help)
+# action -> (progress text, past tense, help)
 _ACTIONS = {
-    "start": ("Starting", "Start a stopped project (dedicated: its Postgres and REST processes)."),
-    "stop": ("Stopping", "Stop a project's processes; data stays on disk."),
-    "repair": ("Repairing", "Recreate missing processes, re-run the bootstrap, fix ports."),
-    "suspend": ("Suspending", "Suspend a project: its Service URL answers 503 until resumed."),
-    "resume": ("Resuming", "Resume a suspended project."),
+    "start": (
+        "Starting",
+        "Started",
+        "Start a dedicated project's Postgres and REST processes.",
+    ),
+    "stop": ("Stopping", "Stopped", "Stop a dedicated project's processes; data stays on disk."),
+    "repair": (
+        "Repairing",
+        "Repaired",
+        "Recreate a dedicated project's missing processes, re-run its bootstrap, fix ports.",
+    ),
+    "suspend": (
+        "Suspending",
+        "Suspended",
+        "Suspend a project: its Service URL answers 503 until resumed.",
+    ),
+    "resume": ("Resuming", "Resumed", "Resume a suspended project."),
 }
 
 
 def _lifecycle_command(action: str) -> Any:
-    progress, help_text = _ACTIONS[action]
+    progress, past, help_text = _ACTIONS[action]
 
     def command(
         ctx: typer.Context,
@@ -45,9 +57,12 @@ def _lifecycle_command(action: str) -> Any:
         if json_:
             output.print_json(answer)
             return
-        status = answer.get("status") or answer.get("lifecycleState") or "?"
         name = answer.get("slug") or ref.slug
-        output.line(f"{name} ({answer.get('hash', ref.hash)}): {action} done, status {status}")
+        output.line(
+            f"{past} {name} ({answer.get('hash', ref.hash)}); status {answer.get('status')}."
+        )
+        for step in answer.get("done") or []:
+            output.line(f"  - {step}")
 
     command.__doc__ = help_text
     command.__name__ = action
