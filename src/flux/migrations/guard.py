@@ -12,6 +12,7 @@ barrier is privileges and the security-definer execution in `flux.migrations.exe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flux.migrations.lexer import TRIVIA, Kind, Statement, Token
@@ -93,7 +94,7 @@ def _violation(tok: Token, code: str, message: str, hint: str) -> Violation:
     return Violation(code, message, hint, tok.line, tok.column)
 
 
-def _starts(words: list[str], prefixes) -> tuple[str, ...] | None:
+def _starts(words: list[str], prefixes: Iterable[tuple[str, ...]]) -> tuple[str, ...] | None:
     for prefix in prefixes:
         if tuple(words[: len(prefix)]) == prefix:
             return prefix

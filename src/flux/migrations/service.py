@@ -7,6 +7,7 @@ The control plane's push route and `flux doctor` call these; the CLI renders `Pu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -18,7 +19,7 @@ from flux.migrations.guard import SharedPolicy, Violation, check_file
 from flux.migrations.ledger import LedgerKind, LedgerRow, read_ledger
 from flux.migrations.lexer import parse
 from flux.migrations.planner import Plan, PlannedFile, make_plan
-from flux.migrations.report import PushError, PushEvent, PushReport
+from flux.migrations.report import Operation, PushError, PushEvent, PushReport
 from flux.migrations.target import PushLimits, PushTarget
 
 __all__ = [
@@ -92,7 +93,7 @@ def _blocked_line(item: PlannedFile) -> str:
     return f"✗ {item.file.name} is {_mib(item.file.size)}, over the {_mib(MAX_FILE_BYTES)} limit"
 
 
-def _file_json(item: PlannedFile, status: str, duration_ms: int | None = None) -> dict:
+def _file_json(item: PlannedFile, status: str, duration_ms: int | None = None) -> dict[str, Any]:
     data = item.to_json()
     data["status"] = status
     data["durationMs"] = duration_ms
@@ -208,7 +209,7 @@ def push(
     database failures, conflicts and refusals are reported in the returned PushReport."""
     if mode not in MODES:
         raise BadInput(f"unknown mode {mode!r} (raw, versioned, repeatable)", code="bad_mode")
-    operation = "plan" if plan else "dry_run" if dry_run else "push"
+    operation: Operation = "plan" if plan else "dry_run" if dry_run else "push"
     report = PushReport(operation, target.engine, mode, on_event=on_event)
     try:
         if operation != "push":
