@@ -147,3 +147,14 @@ def test_secrets_rotate_confirms_first(
     assert logged_in.secrets["abc1234"] == old
     accepted = flux("secrets", "rotate", "shop", input="y\n")
     assert accepted.exit_code == 0 and logged_in.secrets["abc1234"] != old
+
+
+def test_nuke_notes_a_manifest_linked_by_slug_only(
+    flux: Flux, logged_in: FakeControlPlane, shop: dict, isolated_user: Path
+) -> None:
+    (isolated_user / "flux.json").write_text('{"slug": "shop"}')
+    result = flux("nuke", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"deleted": True, "slug": "shop", "hash": "abc1234"}
+    assert "still links this folder" in result.stderr
+    assert logged_in.bodies == [("DELETE", "/api/cli/v1/projects/abc1234", {})]

@@ -69,9 +69,11 @@ def _lifecycle_command(action: str) -> Any:
     return command
 
 
-def _notify_manifest(ref: ProjectRef) -> None:
+def _notify_manifest(ref: ProjectRef, slug: str | None) -> None:
     manifest = find_manifest(Path.cwd())
-    if manifest is not None and manifest.hash == ref.hash:
+    if manifest is None:
+        return
+    if manifest.hash == ref.hash or (not manifest.hash and slug and manifest.slug == slug):
         output.note(
             f"note: {manifest.path} still links this folder to the deleted project; "
             "run `flux init` to create or link another"
@@ -99,11 +101,12 @@ def nuke(
         path = f"projects/{ref.hash}" + ("?skipBackupCheck=true" if skip_backup_check else "")
         with output.working(f"Deleting {label(ref)}"):
             answer = client.request("DELETE", path)
+    slug = answer.get("slug") or ref.slug
     if json_:
         output.print_json(answer)
     else:
-        output.line(f"Deleted {answer.get('slug') or ref.slug} ({answer.get('hash', ref.hash)}).")
-    _notify_manifest(ref)
+        output.line(f"Deleted {slug} ({answer.get('hash', ref.hash)}).")
+    _notify_manifest(ref, slug)
 
 
 def register(app: typer.Typer) -> None:

@@ -171,9 +171,9 @@ def push(
             "repeatable (re-run when changed)."
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Re-run a repeatable script even if unchanged.")] = (
-        False
-    ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-run a repeatable script even if unchanged.")
+    ] = False,
     script_id: Annotated[
         str | None,
         typer.Option("--id", help="Key of a repeatable script (default: its repo-relative path)."),
@@ -185,7 +185,7 @@ def push(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Like --plan, but exit non-zero on conflicts or oversized files (CI)."
+            "--dry-run", help="Like --plan, for CI: exits non-zero on conflicts or oversized files."
         ),
     ] = False,
     project: ProjectOption = None,
