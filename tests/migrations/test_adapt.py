@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flux.migrations.adapt import TenantNames, adapt_sql, adapt_statement, quote_ident
-from flux.migrations.lexer import OPAQUE, parse, tokenize
+from flux.migrations.lexer import OPAQUE, TRIVIA, Kind, parse, tokenize
 
 NAMES = TenantNames("t_0123456789ab_role", "t_0123456789ab_api")
 R, S = NAMES.runtime_role, NAMES.schema
@@ -173,7 +173,7 @@ def opaque_texts(sql: str) -> list[str]:
     return [t.text for t in tokenize(sql) if t.kind in OPAQUE]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents)
 def test_opaque_text_is_never_changed(doc) -> None:
     sql = render(doc)
@@ -182,7 +182,7 @@ def test_opaque_text_is_never_changed(doc) -> None:
     assert opaque_texts(adapt_sql(sql, NAMES)) == expected
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents)
 def test_adaptation_is_idempotent(doc) -> None:
     once = adapt_sql(render(doc), NAMES)
@@ -195,3 +195,18 @@ def test_idempotent_on_arbitrary_text(sql: str) -> None:
     once = adapt_sql(sql, NAMES)
     assert adapt_sql(once, NAMES) == once
     assert opaque_texts(once) == opaque_texts(sql)
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents)
+def test_splitting_never_cuts_opaque_text(doc) -> None:
+    sql = render(doc)
+    kept = [t.text for s in parse(sql) for t in s.tokens if t.kind in OPAQUE - TRIVIA]
+    assert kept == [t for t in opaque_texts(sql) if not t.startswith(("--", "/*"))]
+    for stmt in parse(sql):
+        depth = 0
+        for tok in stmt.tokens:
+            depth += (
+                {"(": 1, ")": -1 if depth else 0}.get(tok.text, 0) if tok.kind is Kind.PUNCT else 0
+            )
+            assert not (tok.text == ";" and tok.kind is Kind.PUNCT and depth == 0)
