@@ -173,3 +173,17 @@ def test_cluster_is_supervised(runner, tmp_path, pg_templates):
     runner.stop("db")
     assert cluster.status() == "stopped"
     cluster.destroy()
+
+
+def test_spawn_now_wait_later_and_stop_while_starting(runner, tmp_path):
+    runner.start_process("svc", _spec(tmp_path), wait=False)
+    assert runner.state("svc") in ("starting", "running")
+    runner.wait_ready("svc")
+    assert runner.state("svc") == "running"
+    pid = runner.info("svc").pid
+    runner.start_process("svc", _spec(tmp_path, env={**os.environ, "Y": "1"}), wait=False)
+    assert not _alive(pid) and runner.state("svc") == "starting"
+    runner.stop("svc")
+    assert runner.state("svc") == "stopped"
+    with pytest.raises(RunnerError):
+        runner.wait_ready("unknown")

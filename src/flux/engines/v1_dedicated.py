@@ -58,7 +58,21 @@ RUNNING, STOPPED, PARTIAL, MISSING, CORRUPTED = (
     "corrupted",
 )
 HIDDEN = "********"
-DEFAULT_REST_COMMAND = (sys.executable, "-c", "from flux.rest.server import main; main()")
+# `flux rest`, started so that its (slow) imports overlap the database's creation: it waits
+# until the authenticator can log in (bounded), then serves.
+REST_LAUNCHER = """
+import os, time, psycopg
+from flux.rest.server import main
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        psycopg.connect(os.environ["PGRST_DB_URI"], connect_timeout=2).close()
+        break
+    except psycopg.Error:
+        time.sleep(0.02)
+main()
+"""
+DEFAULT_REST_COMMAND = (sys.executable, "-c", REST_LAUNCHER)
 # Small, predictable footprint: many dedicated clusters share one machine.
 DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
 
@@ -226,6 +240,7 @@ class DedicatedEngine:
             try:
                 root.mkdir(parents=True, mode=0o700)
                 self._new_secrets(project)
+                self._start_api(project, wait=False)  # boots while the database is created
                 self._cluster(project).create(self.templates)
                 self._run(project, bootstrap=True)
             except Exception as exc:
@@ -406,7 +421,8 @@ class DedicatedEngine:
         if bootstrap:
             self._bootstrap(project, cluster)
         api_unit = self._layout(project).api_unit
-        if self.runner.state(api_unit) != "running" and not port_is_free(data["api_port"]):
+        api_state = self.runner.state(api_unit)
+        if api_state not in ("running", "starting") and not port_is_free(data["api_port"]):
             data["api_port"] = free_port()
             moved.append(f"moved the REST process to port {data['api_port']}")
         self._start_api(project)
@@ -448,7 +464,7 @@ class DedicatedEngine:
             "PGRST_SERVER_PORT": str(data["api_port"]),
         }
 
-    def _start_api(self, project: Project) -> None:
+    def _start_api(self, project: Project, *, wait: bool = True) -> None:
         layout = self._layout(project)
         password = self._secrets(project)["authenticator_password"]
         inherited = {
@@ -463,7 +479,7 @@ class DedicatedEngine:
             ready=lambda: _http_answers(port),
             ready_timeout=self.ready_timeout,
         )
-        self.runner.start_process(layout.api_unit, spec)
+        self.runner.start_process(layout.api_unit, spec, wait=wait)
 
     def _halt(self, project: Project) -> None:
         layout = self._layout(project)

@@ -106,6 +106,10 @@ class _Child:
         self.process: subprocess.Popen | None = None
 
     def launch(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
         self._stop_orphan()
         spec = self.spec
         if spec.log_file is not None:
@@ -125,16 +129,16 @@ class _Child:
         pid = self.process.pid
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.write_text(f"{pid} {_start_time(pid) or ''}\n")
-        self._wait_ready()
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        """Poll the readiness probe; raise if the process exits or the timeout passes (the
+        caller terminates it)."""
         if self.spec.ready is None:
             return
         deadline = time.monotonic() + self.spec.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 code = self.process.returncode
-                self._forget()
                 raise RunnerError(
                     f"process {self.name} exited during start-up (code {code})",
                     hint=_log_tail(self.spec.log_file) or None,
@@ -145,7 +149,6 @@ class _Child:
             except Exception:  # a probe that fails just means "not yet"
                 pass
             time.sleep(0.02)
-        self.terminate(5.0)
         raise RunnerError(
             f"process {self.name} did not become ready in {self.spec.ready_timeout:.0f}s",
             hint=_log_tail(self.spec.log_file) or None,
@@ -206,6 +209,11 @@ class _ClusterUnit:
     def launch(self) -> None:
         self.cluster.start(self.timeout)
 
+    spawn = launch  # starting a cluster already waits until it accepts connections
+
+    def wait_ready(self) -> None:
+        return
+
     def alive(self) -> bool:
         process = self.cluster.process
         if process is not None and process.poll() is not None:
@@ -260,10 +268,20 @@ class LocalRunner:
         self._watcher: threading.Thread | None = None
 
     # ------------------------------------------------------------------ public API
-    def start_process(self, name: str, spec: ProcessSpec) -> None:
+    def start_process(self, name: str, spec: ProcessSpec, *, wait: bool = True) -> None:
         """Run `spec` under `name` and wait until ready; a running unit with another spec
-        is restarted, one with the same spec is left alone."""
-        self._start(name, _Child(name, spec, self.run_dir / f"{name}.pid"))
+        is restarted, one with the same spec is left alone. With `wait=False` the process
+        is spawned and `wait_ready(name)` (or a later `start_process`) finishes the start, so
+        callers can overlap its boot with other work."""
+        self._start(name, _Child(name, spec, self.run_dir / f"{name}.pid"), wait=wait)
+
+    def wait_ready(self, name: str) -> None:
+        """Finish a `start_process(..., wait=False)`: wait until ready (or raise)."""
+        entry = self._units.get(name)
+        if entry is None:
+            raise RunnerError(f"no process named {name}")
+        with entry.lock:
+            self._finish_start(entry)
 
     def start_cluster(self, name: str, cluster: Cluster, timeout: float = 30.0) -> None:
         """Start `cluster` under `name` (restart on crash = `cluster.start()`)."""
@@ -312,25 +330,39 @@ class LocalRunner:
         self._stopping.clear()
 
     # ------------------------------------------------------------------ internals
-    def _start(self, name: str, unit: _Child | _ClusterUnit) -> None:
+    def _start(self, name: str, unit: _Child | _ClusterUnit, *, wait: bool = True) -> None:
         with self._lock:
             entry = self._units.setdefault(name, _Supervised(unit))
         with entry.lock:
             same = type(entry.unit) is type(unit) and entry.unit.spec == unit.spec
-            if entry.state == RUNNING and same and entry.unit.alive():
+            if same and entry.state in (RUNNING, STARTING) and entry.unit.alive():
+                if wait:
+                    self._finish_start(entry)
                 return
-            if entry.state in (RUNNING, BACKOFF):
+            if entry.state in (RUNNING, STARTING, BACKOFF):
                 entry.unit.terminate(10.0)
             entry.unit = unit
             entry.failures = 0
             entry.state = STARTING
             try:
-                entry.unit.launch()
+                entry.unit.spawn()
             except BaseException:
                 entry.state = STOPPED
                 raise
-            entry.state = RUNNING
-            entry.started_at = time.monotonic()
+            if wait:
+                self._finish_start(entry)
+
+    def _finish_start(self, entry: _Supervised) -> None:
+        if entry.state != STARTING:
+            return
+        try:
+            entry.unit.wait_ready()
+        except BaseException:
+            entry.state = STOPPED
+            entry.unit.terminate(5.0)
+            raise
+        entry.state = RUNNING
+        entry.started_at = time.monotonic()
         self._ensure_watcher()
 
     def _ensure_watcher(self) -> None:
@@ -382,6 +414,7 @@ class LocalRunner:
                 try:
                     entry.unit.launch()
                 except Exception as exc:
+                    entry.unit.terminate(5.0)
                     message = exc.message if isinstance(exc, FluxError) else str(exc)
                     self._schedule(name, entry, time.monotonic(), f"failed to restart: {message}")
                     return
