@@ -49,9 +49,15 @@ def up(
     _finish(_load("flux.up", "`flux up`").main(home, api_port, gateway_port))
 
 
-def rest() -> None:
+def rest(
+    config_file: Annotated[
+        Path | None, typer.Argument(help="PostgREST-style config file (PGRST_* override it).")
+    ] = None,
+) -> None:
     """Run the standalone PostgREST-compatible REST engine, configured by PGRST_* variables."""
-    _finish(_load("flux.rest.server", "`flux rest`").main())
+    _finish(
+        _load("flux.rest.server", "`flux rest`").main([str(config_file)] if config_file else [])
+    )
 
 
 def version(json_: JsonOption = False) -> None:
