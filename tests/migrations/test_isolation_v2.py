@@ -114,6 +114,10 @@ insert into d values (1);
     "tamper_wrapper": "do $$ begin execute 'alter function pg_temp.flux_exec(text)'\n"
     "  ' security invoker'; end $$;\n"
     "do $$ begin execute 'set role postgres'; create table public.pwned (id int); end $$;",
+    "share_with_b": "grant usage on schema public to {brole};\ngrant select on mine to {brole};",
+    "share_with_public": "grant usage on schema public to public;",
+    "dynamic_share": "do $$ begin execute 'grant usage on schema ' || current_schema"
+    " || ' to {brole}'; end $$;",
     "alter_b_table": "do $$ begin execute 'alter table {b}.secrets owner to ' || current_user; end $$;",
 }
 
@@ -122,11 +126,13 @@ insert into d values (1);
 def test_runtime_refusals(two, attack: str) -> None:
     a, b = two
     before = snapshot(a.conninfo, b)
-    sql = DYNAMIC[attack].format(b=b.schema, bddl=b.ddl)
+    sql = DYNAMIC[attack].format(b=b.schema, bddl=b.ddl, brole=b.role)
     report = push(a.target, files(f002_attack=sql), mode="versioned", applied_by="a")
     assert not report.ok, report.lines
     assert report.errors[0].file == "002_attack.sql"
     assert report.errors[0].sqlstate in ("42501", "3F000"), report.errors[0]
+    if "share" in attack:
+        assert report.errors[0].code == "schema_shared"
     assert snapshot(a.conninfo, b) == before
     assert [r.version for r in ledger(a.target)] == ["001.sql"]
     assert scalar(a.conninfo, "SELECT to_regclass('public.pwned')") is None

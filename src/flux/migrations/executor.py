@@ -14,7 +14,8 @@ security-definer frame PostgreSQL refuses any change of role or session authoriz
 from nested functions or dynamic SQL. The wrapper is re-verified (owner, SECURITY DEFINER,
 body) in the same statement that calls it, and deferred triggers are fired inside the frame
 before control returns to the superuser. Then, after `RESET ROLE`, with search_path pinned
-to pg_catalog: FORCE RLS, the runtime-role ownership check, and the ledger row.
+to pg_catalog: FORCE RLS, the runtime-role ownership check, a check that the file shared
+the tenant schema with no new role, and the ledger row.
 
 v1 (dedicated): statements run as the database owner with search_path `api, public`; the
 exposure audit then rejects the file (42501) if a table in the API schema is writable
@@ -168,6 +169,7 @@ class PushSession:
         self.target = target
         self.limits = limits
         self.policy = shared_policy(conn, target)
+        self._grantees: set[str] = set()  # schema grantees before the running file
         self._names = (
             TenantNames(target.runtime_role or "", target.schema) if target.shared else None
         )
@@ -256,6 +258,7 @@ class PushSession:
             self.conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(schema))
             return None
         ddl = sql.Identifier(self.target.ddl_role or "")
+        self._grantees = postchecks.schema_grantees(self.conn, self.target.schema)
         self.conn.execute(_CREATE_EXEC)
         self.conn.execute(sql.SQL("ALTER FUNCTION pg_temp.flux_exec(text) OWNER TO {}").format(ddl))
         row = self.conn.execute(
@@ -299,6 +302,19 @@ class PushSession:
                         f"the runtime role {role} owns {', '.join(owned[:5])}",
                         sqlstate="42501",
                         hint="objects must be owned by the project's DDL role",
+                    )
+                )
+            allowed = self._grantees | {role, self.target.ddl_role or ""}
+            added = postchecks.schema_grantees(self.conn, self.target.schema) - allowed
+            if added:
+                raise _Rejected(
+                    PushError(
+                        "schema_shared",
+                        f"the file grants access to schema {self.target.schema} to "
+                        f"{', '.join(sorted(added))}",
+                        sqlstate="42501",
+                        hint="a project's schema is only for its own roles; grant to "
+                        "authenticated instead",
                     )
                 )
             return []

@@ -3,7 +3,9 @@
 `force_rls` turns on FORCE ROW LEVEL SECURITY for every RLS-enabled table of the tenant
 schema unless its comment contains `flux:no-force-rls` (so the owning DDL role is bound by
 its policies too). `runtime_owned` lists objects the runtime role owns in this database;
-a push that leaves any is rejected. The caller has pinned `search_path` to pg_catalog.
+a push that leaves any is rejected. `schema_grantees` lists who may use the tenant schema:
+a file may not add anyone (another tenant's role, PUBLIC) besides the tenant's own roles, since
+schema USAGE is the gate to every object in it. The caller has pinned `search_path`.
 """
 
 from __future__ import annotations
@@ -51,3 +53,16 @@ def runtime_owned(conn: psycopg.Connection, role: str) -> list[str]:
         (role,),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def schema_grantees(conn: psycopg.Connection, schema: str) -> set[str]:
+    """Roles holding any privilege on `schema` (`PUBLIC` for the pseudo-role)."""
+    rows = conn.execute(
+        """
+        SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+          FROM pg_namespace n, aclexplode(n.nspacl) a
+         WHERE n.nspname = %s
+        """,
+        (schema,),
+    ).fetchall()
+    return {r[0] for r in rows}
