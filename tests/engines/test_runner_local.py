@@ -187,3 +187,13 @@ def test_spawn_now_wait_later_and_stop_while_starting(runner, tmp_path):
     assert runner.state("svc") == "stopped"
     with pytest.raises(RunnerError):
         runner.wait_ready("unknown")
+
+
+def test_stop_of_an_unknown_name_stops_its_recorded_orphan(tmp_path):
+    first = LocalRunner(tmp_path / "run")
+    first.start_process("svc", _spec(tmp_path))
+    orphan = first.info("svc").pid
+    second = LocalRunner(tmp_path / "run")
+    second.stop("svc")
+    assert _wait(lambda: not _alive(orphan))
+    assert not (tmp_path / "run" / "svc.pid").exists()

@@ -304,6 +304,10 @@ def test_repair_fixes_taken_port_and_lost_passwords(engine, project):
     engine.stop(project)
     root = engine.home / "projects" / project.runner_data["dir"]
     (root / "secrets.json").unlink()
+    with pytest.raises(Conflict, match="passwords") as err:
+        engine.start(project)
+    assert "flux repair" in err.value.hint
+    assert engine.credentials(project)["postgres"]["password"] is None
     old_port = project.runner_data["api_port"]
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -142,6 +142,9 @@ CREATE EVENT TRIGGER flux_schema_reload_drop ON sql_drop
 """
 
 
+_SECRET_KEYS = {"superuser_password", "authenticator_password"}
+
+
 class ProvisionFailed(FluxError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message, code="provision_failed", hint=hint, status=500)
@@ -260,14 +263,14 @@ class DedicatedEngine:
 
     def credentials(self, project: Project) -> dict:
         data = project.runner_data
-        password = self._secrets(project).get("superuser_password", "")
+        password = self._secrets(project).get("superuser_password")
         cluster = self._cluster(project)
         return {
             "mode": self.mode,
             "jwtSecret": project.jwt_secret,
             **project_keys(project.jwt_secret, project.created_at),
             "postgres": {
-                "url": cluster.tcp_url(DATABASE, SUPERUSER, password),
+                "url": cluster.tcp_url(DATABASE, SUPERUSER, password) if password else None,
                 "user": SUPERUSER,
                 "password": password,
                 "host": cluster.host,
@@ -304,6 +307,7 @@ class DedicatedEngine:
                     f"project {project.slug!r} is {state}",
                     hint="run `flux repair`" if state == MISSING else "restore it from a backup",
                 )
+            self._required_secrets(project)
             self._run(project, bootstrap=False)
             project.runner_data["desired"] = RUNNING
 
@@ -326,10 +330,7 @@ class DedicatedEngine:
                 )
             done: list[str] = []
             layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            secrets_ = self._secrets(project)
-            if state == "missing" or not {"superuser_password", "authenticator_password"} <= set(
-                secrets_
-            ):
+            if state == "missing" or not set(self._secrets(project)) >= _SECRET_KEYS:
                 self._new_secrets(project)
                 done.append("generated new database passwords")
             if state == "missing":
@@ -348,22 +349,21 @@ class DedicatedEngine:
 
     def env(self, project: Project) -> dict[str, str]:
         """The REST process environment (PGRST_*), secrets hidden."""
-        shown = self._rest_env(project, "x")
-        cluster = self._cluster(project)
-        shown["PGRST_DB_URI"] = (
-            f"postgresql://{AUTHENTICATOR}:{HIDDEN}@{cluster.host}:{cluster.port}/{DATABASE}"
-        )
-        shown["PGRST_JWT_SECRET"] = HIDDEN
-        return shown
+        return self._rest_env(project, None)
 
     def restore_running(self, projects: Iterable[Project]) -> list[tuple[Project, str | None]]:
-        """`flux up` restart: start the projects whose desired state is running.
+        """`flux up` restart: start the projects whose desired state is running; stop what an
+        earlier, killed supervisor may have left running of the others.
 
-        Returns (project, error message or None) for each one it tried; the caller persists
+        Returns (project, error message or None) for each one it started; the caller persists
         `runner_data` (ports may have moved)."""
         outcome: list[tuple[Project, str | None]] = []
         for project in projects:
-            if project.mode != self.mode or project.runner_data.get("desired") != RUNNING:
+            if project.mode != self.mode:
+                continue
+            if project.runner_data.get("desired") != RUNNING:
+                with self._lock(project):
+                    self._halt(project)
                 continue
             try:
                 self.start(project)
@@ -399,6 +399,15 @@ class DedicatedEngine:
     def _secrets(self, project: Project) -> dict:
         return read_json(self._layout(project).secrets_file)
 
+    def _required_secrets(self, project: Project) -> dict:
+        secrets_ = self._secrets(project)
+        if not set(secrets_) >= _SECRET_KEYS:
+            raise Conflict(
+                f"the database passwords of {project.slug!r} are missing",
+                hint="run `flux repair` to set new ones",
+            )
+        return secrets_
+
     def _new_secrets(self, project: Project) -> None:
         write_private_json(
             self._layout(project).secrets_file,
@@ -429,7 +438,7 @@ class DedicatedEngine:
         return moved
 
     def _bootstrap(self, project: Project, cluster: Cluster) -> None:
-        secrets_ = self._secrets(project)
+        secrets_ = self._required_secrets(project)
         timeout = sql.Literal(f"{int(project.runner_data.get('statement_timeout_ms', 0))}ms")
         conninfo = cluster.socket_conninfo(dbname=DATABASE)
         with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
@@ -450,15 +459,21 @@ class DedicatedEngine:
                     )
                 )
 
-    def _rest_env(self, project: Project, authenticator_password: str) -> dict[str, str]:
+    def _rest_env(self, project: Project, authenticator_password: str | None) -> dict[str, str]:
+        """PGRST_* for the REST process; with no password, the shown form (secrets hidden)."""
         data = project.runner_data
+        cluster = self._cluster(project)
+        if authenticator_password is None:
+            db_uri = (
+                f"postgresql://{AUTHENTICATOR}:{HIDDEN}@{cluster.host}:{cluster.port}/{DATABASE}"
+            )
+        else:
+            db_uri = cluster.tcp_url(DATABASE, AUTHENTICATOR, authenticator_password)
         return {
-            "PGRST_DB_URI": self._cluster(project).tcp_url(
-                DATABASE, AUTHENTICATOR, authenticator_password
-            ),
+            "PGRST_DB_URI": db_uri,
             "PGRST_DB_SCHEMAS": API_SCHEMA,
             "PGRST_DB_ANON_ROLE": "anon",
-            "PGRST_JWT_SECRET": project.jwt_secret,
+            "PGRST_JWT_SECRET": HIDDEN if authenticator_password is None else project.jwt_secret,
             "PGRST_DB_POOL": str(data.get("db_pool", 10)),
             "PGRST_SERVER_HOST": "127.0.0.1",
             "PGRST_SERVER_PORT": str(data["api_port"]),
@@ -466,7 +481,7 @@ class DedicatedEngine:
 
     def _start_api(self, project: Project, *, wait: bool = True) -> None:
         layout = self._layout(project)
-        password = self._secrets(project)["authenticator_password"]
+        password = self._required_secrets(project)["authenticator_password"]
         inherited = {
             k: v for k, v in os.environ.items() if not k.startswith(("PGRST_", "FLUX_", "PG"))
         }

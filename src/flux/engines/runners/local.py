@@ -49,7 +49,7 @@ class ProcessSpec:
     """How to run one plain child process. `env` is the full environment (None = inherit)."""
 
     argv: Sequence[str]
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)  # may hold secrets
     cwd: Path | None = None
     log_file: Path | None = None
     run_as: OsUser | None = None
@@ -96,6 +96,23 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
+def _stop_recorded(name: str, pidfile: Path) -> None:
+    """Stop a process recorded by an earlier supervisor (same pid *and* start time), e.g. one
+    left running when `flux up` was killed, then drop the record."""
+    try:
+        pid_text, _, started = pidfile.read_text().strip().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return
+    if started and _start_time(pid) == started:
+        log.warning("stopping orphaned process %s (pid %s)", name, pid)
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while _start_time(pid) == started and time.monotonic() < deadline:
+            time.sleep(0.02)
+    pidfile.unlink(missing_ok=True)
+
+
 class _Child:
     """A plain child process in its own session (so signals reach its whole group)."""
 
@@ -110,7 +127,7 @@ class _Child:
         self.wait_ready()
 
     def spawn(self) -> None:
-        self._stop_orphan()
+        _stop_recorded(self.name, self.pidfile)
         spec = self.spec
         if spec.log_file is not None:
             spec.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -153,21 +170,6 @@ class _Child:
             f"process {self.name} did not become ready in {self.spec.ready_timeout:.0f}s",
             hint=_log_tail(self.spec.log_file) or None,
         )
-
-    def _stop_orphan(self) -> None:
-        """Stop a process recorded by an earlier supervisor (same pid *and* start time)."""
-        try:
-            pid_text, _, started = self.pidfile.read_text().strip().partition(" ")
-            pid = int(pid_text)
-        except (OSError, ValueError):
-            return
-        if started and _start_time(pid) == started:
-            log.warning("stopping orphaned process %s (pid %s)", self.name, pid)
-            _signal_group(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-            while _start_time(pid) == started and time.monotonic() < deadline:
-                time.sleep(0.02)
-        self.pidfile.unlink(missing_ok=True)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -288,9 +290,11 @@ class LocalRunner:
         self._start(name, _ClusterUnit(name, cluster, timeout))
 
     def stop(self, name: str, timeout: float = 10.0) -> None:
-        """Stop the unit (no restart until started again); unknown names are ignored."""
+        """Stop the unit (no restart until started again). For a name this runner never
+        started, an orphan recorded under it by an earlier supervisor is stopped."""
         entry = self._units.get(name)
         if entry is None:
+            _stop_recorded(name, self.run_dir / f"{name}.pid")
             return
         with entry.lock:
             entry.state = STOPPED
