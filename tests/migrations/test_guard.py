@@ -108,3 +108,8 @@ def test_refused(sql: str, code: str, line: int, column: int) -> None:
 def test_dedicated_only_refuses_transaction_control_and_unterminated() -> None:
     assert violation("create extension pgcrypto; set role x;", None) is None
     assert violation("commit;", None) == ("transaction_control", 1, 1)
+
+
+def test_sqlstates() -> None:
+    found = {sql: check_file(parse(sql), POLICY) for sql in ("select 'x", "commit;", "set role x;")}
+    assert [f[1].sqlstate for f in found.values() if f] == ["42601", "0A000", "42501"]

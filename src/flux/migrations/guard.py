@@ -55,6 +55,7 @@ _SUPERUSER_PREFIXES = (
     ("IMPORT", "FOREIGN", "SCHEMA"),
 )
 _ROLE_GUCS = ("ROLE", "SESSION_AUTHORIZATION")
+_SQLSTATES = {"unterminated": "42601", "transaction_control": "0A000"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,11 @@ class Violation:
     hint: str
     line: int
     column: int
+
+    @property
+    def sqlstate(self) -> str:
+        """The SQLSTATE PostgreSQL itself would use for this kind of refusal."""
+        return _SQLSTATES.get(self.code, "42501")  # insufficient_privilege
 
 
 @dataclass(frozen=True)

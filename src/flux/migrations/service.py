@@ -45,16 +45,15 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def _violation_error(item: PlannedFile, found: tuple[int, Violation]) -> PushError:
-    _, v = found
-    return PushError(v.code, v.message, "42501", item.file.name, v.line, v.column, hint=v.hint)
+def _violation_error(item: PlannedFile, v: Violation) -> PushError:
+    return PushError(v.code, v.message, v.sqlstate, item.file.name, v.line, v.column, hint=v.hint)
 
 
 def _static_errors(items: list[PlannedFile], policy: SharedPolicy | None) -> list[PushError]:
     errors = []
     for item in items:
         if item.action == "apply" and (found := check_file(parse(item.file.sql), policy)):
-            errors.append(_violation_error(item, found))
+            errors.append(_violation_error(item, found[1]))
     return errors
 
 
