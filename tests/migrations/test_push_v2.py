@@ -117,10 +117,10 @@ def test_supabase_style_policies_work(tenant: Tenant) -> None:
     );
     alter table public.todos enable row level security;
     grant usage on schema public to authenticated;
-    grant select, insert, update, delete on public.todos to anon, authenticated;
+    grant select, insert, update, delete on public.todos to authenticated;
     create policy "own rows" on public.todos for all to authenticated
       using (owner_id = auth.uid()) with check (owner_id = auth.uid());
-    """.replace("anon, ", "")
+    """
     report = run(tenant, files(f001_init=sql))
     assert report.ok, report.errors
     with tenant.as_user("alice") as conn:
