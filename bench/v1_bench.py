@@ -127,7 +127,7 @@ def main() -> None:
             timings.append(time.perf_counter() - started)
             created.append((project, creds))
         time.sleep(3)  # let every project settle to idle
-        memories = [memory_kib(engine.runner.info(n).pid) for n in engine.runner.names()]
+        memories = {n: memory_kib(engine.runner.info(n).pid) for n in engine.runner.names()}
         answered = 0
         with httpx.Client(timeout=5) as client:
             for project, creds in created:
@@ -147,9 +147,11 @@ def main() -> None:
             f"v1 create → first 200 x{n}: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
             f"max {max(timings) * 1000:.0f} ms (p50 = {p50 / base:.2f}x baseline sum)"
         )
-        rss = sum(m[0] for m in memories) / n / 1024
-        pss = sum(m[1] for m in memories) / n / 1024
-        print(f"memory per idle project (Postgres + REST): RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
+        for label, suffix in (("Postgres", "-db"), ("REST", "-api"), ("total", "")):
+            picked = [m for name, m in memories.items() if name.endswith(suffix)]
+            rss = sum(m[0] for m in picked) / n / 1024
+            pss = sum(m[1] for m in picked) / n / 1024
+            print(f"memory per idle project, {label}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
         print(f"{n} dedicated projects running at once: {answered}/{n} answered 200")
     finally:
         for project, _ in created:
