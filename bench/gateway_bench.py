@@ -52,6 +52,14 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
+    cpu_us: float = 0.0  # server-process CPU per request: robust on a busy, shared machine
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -201,11 +209,12 @@ def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[
     )
     path = f"/items?id=eq.{ROW_ID}"
     targets = {
-        "direct": (f"http://127.0.0.1:{direct_port}{path}", direct_jwt),
-        "pool": (f"http://127.0.0.1:{pool_port}{path}", bridge_jwt),
+        "direct": (f"http://127.0.0.1:{direct_port}{path}", direct_jwt, direct.pid),
+        "pool": (f"http://127.0.0.1:{pool_port}{path}", bridge_jwt, pool.pid),
         "gateway": (
             f"http://127.0.0.1:{gateway_port}/api--{config['slug']}--{config['hash']}{path}",
             project_jwt,
+            gateway.pid,
         ),
     }
     return [gateway, direct, pool], targets
@@ -213,7 +222,7 @@ def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[
 
 def wait_ready(targets: dict[str, tuple], timeout: float = 30.0) -> None:
     bodies = {}
-    for name, (url, token) in targets.items():
+    for name, (url, token, _) in targets.items():
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -267,7 +276,8 @@ def run_wrk(name: str, url: str, token: str, seconds: float, connections: int) -
     count = int(bad.group(1)) if bad else 0
     if errors:
         count += sum(int(n) for n in re.findall(r"\d+", errors.group(0)))
-    return Result(name, rps, p50, p99, count)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return Result(name, rps, p50, p99, count, requests)
 
 
 async def _httpx_load(url: str, token: str, seconds: float, connections: int) -> tuple:
@@ -291,7 +301,7 @@ async def _httpx_load(url: str, token: str, seconds: float, connections: int) ->
 def run_httpx(name: str, url: str, token: str, seconds: float, connections: int) -> Result:
     latencies, errors = asyncio.run(_httpx_load(url, token, seconds, connections))
     cuts = statistics.quantiles(latencies, n=100)
-    return Result(name, len(latencies) / seconds, cuts[49], cuts[98], errors)
+    return Result(name, len(latencies) / seconds, cuts[49], cuts[98], errors, len(latencies))
 
 
 # ----------------------------------------------------------------------------- main
@@ -314,12 +324,15 @@ def main() -> None:
     try:
         processes, targets = start_servers(config)
         wait_ready(targets)
-        for name, (url, token) in targets.items():
+        for name, (url, token, _) in targets.items():
             load(name, url, token, args.warmup, args.connections)
         results: dict[str, list[Result]] = {name: [] for name in targets}
         for _ in range(args.rounds):
-            for name, (url, token) in targets.items():
-                results[name].append(load(name, url, token, args.duration, args.connections))
+            for name, (url, token, pid) in targets.items():
+                before = cpu_seconds(pid)
+                result = load(name, url, token, args.duration, args.connections)
+                result.cpu_us = (cpu_seconds(pid) - before) / max(1, result.requests) * 1e6
+                results[name].append(result)
     finally:
         for process in processes:
             process.terminate()
@@ -335,21 +348,28 @@ def report(results: dict[str, list[Result]], tool: str, args: argparse.Namespace
         f"\nGET /items?id=eq.{ROW_ID} with a JWT; {tool}, {args.connections} connections, "
         f"{args.rounds} x {args.duration:g}s rounds after {args.warmup:g}s warm-up"
     )
-    print(f"{'target':<8} {'round':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'target':<8} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'errors':>6} {'server CPU us/req':>18}"
+    )
     for name, rounds in results.items():
         for i, r in enumerate(rounds, 1):
             print(
-                f"{name:<8} {i:>5} {r.rps:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
+                f"{name:<8} {i:>5} {r.rps:>8.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+                f"{r.errors:>6} {r.cpu_us:>18.0f}"
             )
     best = {name: max(rounds, key=lambda r: r.rps) for name, rounds in results.items()}
+    cpu = {name: statistics.median(r.cpu_us for r in rounds) for name, rounds in results.items()}
     gateway = best["gateway"]
-    print("\nbest rounds:")
+    print("\nbest rounds (throughput, latency) and median server CPU per request:")
     for base in ("direct", "pool"):
         other = best[base]
         print(
             f"  gateway/{base:<6} throughput = {gateway.rps / other.rps:6.1%}; "
             f"added p50 = {gateway.p50_ms - other.p50_ms:+.2f} ms; "
-            f"added p99 = {gateway.p99_ms - other.p99_ms:+.2f} ms"
+            f"added p99 = {gateway.p99_ms - other.p99_ms:+.2f} ms; "
+            f"CPU/request = {cpu['gateway'] / cpu[base]:6.1%} "
+            f"({cpu['gateway'] - cpu[base]:+.0f} us)"
         )
 
 

@@ -364,3 +364,14 @@ async def test_v1_upstream_down_is_503(catalog, make_gateway) -> None:
         assert response.status_code == 503
         assert response.json() == {"error": "project unavailable"}
         assert "retry-after" in response.headers
+
+
+async def test_backend_crash_is_a_json_500(catalog, make_gateway) -> None:
+    project = catalog.add_project("crashy")
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("boom")
+
+    async with client(make_gateway(broken), project.host) as http:
+        response = await http.get("/t", headers=project.auth())
+    assert response.status_code == 500 and response.json() == {"error": "internal error"}

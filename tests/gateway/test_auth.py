@@ -9,7 +9,13 @@ import jwt
 import pytest
 
 from flux.gateway.auth import TokenVerifier, bearer_token, verify_project_jwt
-from flux.gateway.bridge import BRIDGE_AUDIENCE, bridge_claims, mint_bridge_token, sign_hs256
+from flux.gateway.bridge import (
+    BRIDGE_AUDIENCE,
+    BridgeMinter,
+    bridge_claims,
+    mint_bridge_token,
+    sign_hs256,
+)
 from flux.gateway.rejections import Reject
 
 SECRET = "s" * 64
@@ -62,38 +68,43 @@ def _reason(header: str | None) -> str:
     return result.reason
 
 
-now = int(time.time())
+def _now_plus(seconds: int) -> int:
+    return int(time.time()) + seconds
 
 
+# Each case builds its header when the test runs (tokens with times must not age in collection).
 @pytest.mark.parametrize(
-    ("header", "reason"),
+    ("make_header", "reason"),
     [
-        (None, "missing_token"),
-        ("Bearer", "missing_token"),
-        ("Basic dXNlcjpwYXNz", "missing_token"),
-        ("Bearer not-a-jwt", "invalid_token"),
-        ("Bearer " + _token(OTHER), "bad_signature"),
-        ("Bearer " + _token(exp=None), "invalid_token"),
-        ("Bearer " + _token(exp="tomorrow"), "invalid_token"),
-        ("Bearer " + _token(exp=now - 31), "token_expired"),
-        ("Bearer " + _token(nbf=now + 120), "token_not_yet_valid"),
-        ("Bearer " + _token(iat=now + 120), "token_not_yet_valid"),
-        ("Bearer " + _token(algorithm="HS512"), "invalid_token"),
-        ("Bearer " + _token(role="anon"), "foreign_role"),
-        ("Bearer " + _token(role="service_role"), "foreign_role"),
-        ("Bearer " + _token(role="postgres"), "foreign_role"),
-        ("Bearer " + _token(role="t_000000000000_role"), "foreign_role"),
-        ("Bearer " + _token(role=["authenticated"]), "foreign_role"),
-        ("Bearer " + jwt.encode({"exp": now + 60}, None, algorithm="none"), "invalid_token"),
+        (lambda: None, "missing_token"),
+        (lambda: "Bearer", "missing_token"),
+        (lambda: "Basic dXNlcjpwYXNz", "missing_token"),
+        (lambda: "Bearer not-a-jwt", "invalid_token"),
+        (lambda: "Bearer " + _token(OTHER), "bad_signature"),
+        (lambda: "Bearer " + _token(exp=None), "invalid_token"),
+        (lambda: "Bearer " + _token(exp="tomorrow"), "invalid_token"),
+        (lambda: "Bearer " + _token(exp=_now_plus(-31)), "token_expired"),
+        (lambda: "Bearer " + _token(nbf=_now_plus(120)), "token_not_yet_valid"),
+        (lambda: "Bearer " + _token(iat=_now_plus(120)), "token_not_yet_valid"),
+        (lambda: "Bearer " + _token(algorithm="HS512"), "invalid_token"),
+        (lambda: "Bearer " + _token(role="anon"), "foreign_role"),
+        (lambda: "Bearer " + _token(role="service_role"), "foreign_role"),
+        (lambda: "Bearer " + _token(role="postgres"), "foreign_role"),
+        (lambda: "Bearer " + _token(role="t_000000000000_role"), "foreign_role"),
+        (lambda: "Bearer " + _token(role=["authenticated"]), "foreign_role"),
+        (
+            lambda: "Bearer " + jwt.encode({"exp": _now_plus(60)}, None, algorithm="none"),
+            "invalid_token",
+        ),
     ],
 )
-def test_rejections(header: str | None, reason: str) -> None:
-    assert _reason(header) == reason
+def test_rejections(make_header, reason: str) -> None:
+    assert _reason(make_header()) == reason
 
 
 def test_leeway_accepts_recent_expiry_and_slight_skew() -> None:
-    assert isinstance(_verify("Bearer " + _token(exp=now - 5)), dict)
-    assert isinstance(_verify("Bearer " + _token(nbf=now + 10, iat=now + 10)), dict)
+    assert isinstance(_verify("Bearer " + _token(exp=_now_plus(-5))), dict)
+    assert isinstance(_verify("Bearer " + _token(nbf=_now_plus(10), iat=_now_plus(10))), dict)
 
 
 def test_forged_bridge_token_is_not_a_project_token() -> None:
@@ -163,3 +174,34 @@ def test_token_verifier_remembers_signatures_not_decisions() -> None:
     for i in range(5):  # bounded
         verifier.verify("Bearer " + _token(n=i), secret=SECRET, tenant_role=ROLE)
     assert len(verifier._verified) == 2
+
+
+def test_bridge_minter_reuses_a_token_only_within_its_second() -> None:
+    minter = BridgeMinter("p" * 64)
+    claims = {"sub": "u1", "role": "authenticated"}
+    first = minter.mint("Bearer a", claims, tenant_id=TENANT)
+    assert minter.mint("Bearer a", claims, tenant_id=TENANT) in (
+        first,
+        minter.mint("Bearer a", claims, tenant_id=TENANT),  # the second may have turned
+    )
+    other = "9f2a9c1e-77aa-4b0d-9e11-5c7d8e9f0a1b"
+    assert (
+        jwt.decode(
+            minter.mint("Bearer a", claims, tenant_id=other),
+            "p" * 64,
+            algorithms=["HS256"],
+            audience=BRIDGE_AUDIENCE,
+        )["tenant_id"]
+        == other
+    )
+    time.sleep(1.05)
+    later = jwt.decode(
+        minter.mint("Bearer a", claims, tenant_id=TENANT),
+        "p" * 64,
+        algorithms=["HS256"],
+        audience=BRIDGE_AUDIENCE,
+    )
+    assert (
+        later["exp"]
+        > jwt.decode(first, "p" * 64, algorithms=["HS256"], audience=BRIDGE_AUDIENCE)["exp"]
+    )

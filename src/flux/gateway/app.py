@@ -174,8 +174,9 @@ class Gateway:
         except Exception:
             outcome.reason = INTERNAL.reason
             log.exception("gateway request failed (project %s)", outcome.hash)
-            if outcome.status == 0:
-                await _send_json(send_out, INTERNAL.status, {"error": INTERNAL.error}, [])
+            if outcome.status != 0:
+                raise  # mid-response: let the server abort the connection
+            await _send_json(send_out, INTERNAL.status, {"error": INTERNAL.error}, [])
         finally:
             access_log.info(
                 "%s %s %s %d %.2fms %s",

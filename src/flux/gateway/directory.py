@@ -247,18 +247,19 @@ class Directory:
     async def _domain_hash(self, hostname: str) -> str | None:
         cached = await self._redis_get(_DOMAIN_PREFIX + hostname)
         if cached is not None:
-            return cached.decode()
+            return cached
         row = await self._query(_HASH_OF_DOMAIN, hostname)
         await self._redis_set(_DOMAIN_PREFIX + hostname, row[0] if row else None)
         return row[0] if row else None
 
-    async def _redis_get(self, key: str) -> bytes | None:
+    async def _redis_get(self, key: str) -> str | None:
         if self._redis is None:
             return None
         self._loop = asyncio.get_running_loop()
         if self._bypass_all or key in self._bypass:
             return None
-        return await self._redis.run(lambda client: client.get(key))
+        value = await self._redis.run(lambda client: client.get(key))
+        return value.decode() if isinstance(value, bytes) else value
 
     async def _redis_set(self, key: str, value: str | None) -> None:
         """Share a fresh catalog answer (unknown keys are not shared: they stay local)."""
