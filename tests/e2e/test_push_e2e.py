@@ -112,6 +112,7 @@ def test_push_skip_conflict_plan_dry_run_ledger_and_sql_errors(flux_up, repo: Pa
     assert report["errors"][0]["code"] == "checksum_conflict"
     plan_conflict = flux_up.cli("push", "--plan", cwd=repo)
     assert "✗ 0001_init.sql checksum conflict" in plan_conflict.stdout
+    assert plan_conflict.returncode == 0  # --plan only shows; --dry-run is the CI gate
     assert "0003_due.sql" not in _ledger(flux_up, repo)
 
     # restored: the new file applies; the ledger lists all three with their checksums

@@ -234,7 +234,8 @@ def push(
             output.line(str(text))
         print_errors(report.get("errors") or [])
         print_warnings(report.get("warnings") or [])
-    code = int(report.get("exitCode") or 0)
+    # --plan only shows; --dry-run (for CI) and a real push report failure through the exit code
+    code = 0 if plan else int(report.get("exitCode") or 0)
     if code:
         raise typer.Exit(code)
 
