@@ -339,3 +339,55 @@ def test_restore_running_after_platform_restart(tmp_path, pg_templates):
         second.delete(up)
         second.delete(down)
         second.shutdown()
+
+
+def test_restore_after_the_supervisor_was_killed(tmp_path, pg_templates):
+    """`flux up` killed -9: its children live on; the next start adopts the running database,
+    replaces the orphaned REST process, and stops leftovers of projects meant to be stopped."""
+    import dataclasses
+    import subprocess
+
+    home = tmp_path / "home"
+    script = f"""
+import json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_v1_dedicated import PLAN, _engine, _project
+engine = _engine(Path({str(home)!r}), Path({str(pg_templates)!r}))
+out = []
+for slug in ("keep", "halt"):
+    p = _project(slug)
+    engine.provision(p, PLAN)
+    out.append(dict(tenant_id=str(p.tenant_id), hash=p.hash, slug=slug,
+                    jwt_secret=p.jwt_secret, runner_data=p.runner_data))
+print(json.dumps(out), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    keep, halt = (
+        dataclasses.replace(_project(), **{**row, "tenant_id": uuid.UUID(row["tenant_id"])})
+        for row in json.loads(run.stdout)
+    )
+    halt.runner_data["desired"] = "stopped"  # as if `flux stop` had been recorded
+    engine = _engine(home, pg_templates)
+    try:
+        orphan_pg = engine._cluster(keep).running_pid()
+        assert orphan_pg is not None  # the database outlived its supervisor
+        assert engine.status(keep) == "partial"  # ... but nobody supervises the REST process
+        assert [(p.slug, err) for p, err in engine.restore_running([keep, halt])] == [
+            ("keep", None)
+        ]
+        assert engine._cluster(keep).running_pid() == orphan_pg  # adopted, not restarted
+        assert engine.status(keep) == "running" and engine.status(halt) == "stopped"
+        assert _hello(engine, keep)["user"] == "authenticator"
+        assert not _listening(halt.runner_data["api_port"])
+        os.kill(orphan_pg, signal.SIGKILL)  # adopted databases are supervised too
+        assert _wait(lambda: engine._cluster(keep).running_pid() not in (None, orphan_pg), 5)
+    finally:
+        engine.delete(keep)
+        engine.delete(halt)
+        engine.shutdown()
+    assert not list((home / "run" / "units").glob("*.pid"))
