@@ -242,8 +242,13 @@ async def test_singular_object(client):
         "hint": None,
         "message": "Cannot coerce the result to a single JSON object",
     }
-    r = await client.get("/clients", headers={"Accept": "text/csv"})
-    assert r.status_code == 406 and r.json()["code"] == "PGRST107"
+    r = await client.get("/clients", headers={"Accept": "text/html"})
+    assert r.status_code == 406 and r.json() == {
+        "code": "PGRST107",
+        "details": None,
+        "hint": None,
+        "message": "None of these media types are available: text/html",
+    }
 
 
 async def test_aggregates_disabled_by_default(client):

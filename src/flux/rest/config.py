@@ -2,7 +2,7 @@
 
 Owns the list of recognised keys, their defaults (PostgREST v14's), value parsing and the
 report of unknown keys. Pool-mode keys (`pool-mode`, `pool-jwt-secret`, `pool-schema-cache-size`)
-are Flux extensions, also readable as `FLUX_POOL_*`.
+are Flux extensions, also readable as `FLUX_POOL_*`; so is `server-max-body-size` (413 above it).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class RestConfig:
     server_host: str = "127.0.0.1"
     server_port: int = 3000
     server_timing_enabled: bool = False
+    server_max_body_size: int = 10 * 1024 * 1024  # Flux extension: larger bodies are 413
     openapi_mode: str = "follow-privileges"
     admin_server_port: int | None = None
     db_aggregates_enabled: bool = False

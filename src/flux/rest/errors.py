@@ -47,6 +47,10 @@ def invalid_range(details: str, content_range: str | None = None) -> ApiError:
     return ApiError(416, "PGRST103", "Requested range not satisfiable", details, None, headers)
 
 
+def invalid_rpc_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST101", f"Cannot use the {method} method on RPC")
+
+
 def unacceptable_schema(schema: str, exposed: tuple[str, ...]) -> ApiError:
     return ApiError(
         406,
@@ -126,6 +130,24 @@ def invalid_preferences(prefs: list[str]) -> ApiError:
 
 def aggregates_not_allowed() -> ApiError:
     return ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+
+
+def max_affected_violation(rows: int) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST124",
+        "Query result exceeds max-affected preference constraint",
+        f"The query affects {rows} rows",
+    )
+
+
+def max_affected_rpc_violation() -> ApiError:
+    return ApiError(
+        400,
+        "PGRST128",
+        "Function must return SETOF or TABLE when max-affected preference is used with "
+        "handling=strict",
+    )
 
 
 def invalid_resource_path() -> ApiError:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from flux.rest.errors import ApiError, connection_error, from_pg_error, pool_timeout
@@ -55,6 +56,10 @@ class TxSettings:
     authenticated: bool
     app_settings: dict[str, str] = field(default_factory=dict)
     pre_request: str | None = None
+    timezone: str | None = None
+
+
+Check = Callable[[list[Any]], None]
 
 
 class Database:
@@ -158,8 +163,15 @@ class Database:
         return pool_timeout()
 
     # ------------------------------------------------------------- the request transaction
-    async def run(self, tx: TxSettings, statements: list[Statement]) -> list[tuple[Any, ...]]:
-        """One transaction, pipelined; returns the first row of each statement."""
+    async def run(
+        self, tx: TxSettings, statements: list[Statement], check: Check | None = None
+    ) -> list[Any]:
+        """One transaction, pipelined; returns the first row of each statement.
+
+        Statements marked `all_rows` give all their rows, every column as text. With a
+        `check`, the transaction end waits for the results: `check(results)` raising an
+        ApiError rolls back (one extra round trip, for max-affected and singular writes).
+        """
         params = [
             tx.role,
             search_path_value(tx.search_path),
@@ -173,11 +185,15 @@ class Database:
         for key, value in tx.app_settings.items():
             settings_sql += ", set_config(%s, %s, true)"
             params += [f"app.settings.{key}", value]
+        if tx.timezone is not None:
+            settings_sql += ", set_config('timezone', %s, true)"
+            params.append(tx.timezone)
         begin = (
             "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
             if tx.read_only
             else "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
         )
+        end = "COMMIT" if tx.commit else "ROLLBACK"
         async with self.connection() as conn:
             try:
                 async with conn.pipeline():
@@ -185,9 +201,27 @@ class Database:
                     await conn.execute(settings_sql, params)
                     if tx.pre_request:
                         await conn.execute(function_call_sql(tx.pre_request))
-                    cursors = [await conn.execute(st.sql, st.params) for st in statements]
-                    await conn.execute("COMMIT" if tx.commit else "ROLLBACK")
-                return [await cur.fetchone() for cur in cursors]  # type: ignore[misc]
+                    cursors = []
+                    for st in statements:
+                        cur = conn.cursor()
+                        if st.all_rows:
+                            cur.adapters.register_loader("json", TextLoader)
+                            cur.adapters.register_loader("jsonb", TextLoader)
+                        cursors.append(await cur.execute(st.sql, st.params))
+                    if check is None:
+                        await conn.execute(end)
+                results = [
+                    await (cur.fetchall() if st.all_rows else cur.fetchone())
+                    for cur, st in zip(cursors, statements, strict=True)
+                ]
+                if check is not None:
+                    try:
+                        check(results)
+                    except ApiError:
+                        await conn.execute("ROLLBACK")
+                        raise
+                    await conn.execute(end)
+                return results
             except psycopg.Error as exc:
                 broken = conn.closed or conn.pgconn.status == pq.ConnStatus.BAD
                 if broken or exc.sqlstate is None or exc.sqlstate == "57P01":

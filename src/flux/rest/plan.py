@@ -3,7 +3,8 @@
 Owns embedding resolution (PostgREST's findRel, with PGRST200/PGRST201 shapes), placing
 filters/order/limit on the right node, null-embed filters, related orders and the range
 arithmetic (limit/offset, Range header, db-max-rows). Mutations and calls (part 2) get their
-own plan types beside ReadPlan.
+own plan types beside ReadPlan (mutate_plan.py, call_plan.py), built on `build_tree` and
+`place_params` from here.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class ReadNode:
     order: list[g.OrderTerm] = field(default_factory=list)
     offset: int = 0
     limit: int | None = None
+    source: str | None = None  # a CTE name to read from instead of the relation (writes, RPC)
 
     @property
     def has_aggregates(self) -> bool:
@@ -306,32 +308,63 @@ def root_range(
     return lower, final_limit
 
 
-def plan_read(
-    request: ApiRequest, snapshot: SchemaSnapshot, *, aggregates_enabled: bool, max_rows: int | None
-) -> ReadPlan:
-    assert request.resource is not None
-    relation = snapshot.relations.get(request.resource)
-    if relation is None:
-        raise table_not_found(
-            snapshot.schema, request.resource, snapshot.suggest_table(request.resource)
-        )
-    builder = _Builder(snapshot, aggregates_enabled)
-    root = builder.node(relation, relation.name, None, 0, request.query.select)
+def build_tree(
+    snapshot: SchemaSnapshot,
+    relation: Relation,
+    select: tuple[g.SelectItem, ...],
+    *,
+    aggregates_enabled: bool,
+    source: str | None = None,
+) -> ReadNode:
+    """The read tree for `select=` (embeds resolved); `source` makes the root read a CTE."""
+    root = _Builder(snapshot, aggregates_enabled).node(relation, relation.name, None, 0, select)
+    root.source = source
+    return root
+
+
+def place_params(root: ReadNode, request: ApiRequest, *, include_root: bool) -> None:
+    """Put filters, logic trees, orders, limits and offsets on their nodes.
+
+    With `include_root=False` the root's own filters/order/limit are left out (a mutation
+    applies them to the rows it changes, not to the representation).
+    """
     q = request.query
     for path, flt in q.filters:
-        node = _node_at(root, path)
-        node.where.append(_place_filter(node, flt))
+        if path or include_root:
+            node = _node_at(root, path)
+            node.where.append(_place_filter(node, flt))
     for path, tree in q.logic:
-        _node_at(root, path).where.append(tree)
+        if path or include_root:
+            _node_at(root, path).where.append(tree)
     for path, terms in q.order.items():
-        node = _node_at(root, path)
-        node.order = list(terms)
-        _resolve_orders(node)
+        if path or include_root:
+            node = _node_at(root, path)
+            node.order = list(terms)
+            _resolve_orders(node)
     for path, value in q.limit.items():
         if path:
             _node_at(root, path).limit = value
     for path, value in q.offset.items():
         if path:
             _node_at(root, path).offset = value
+
+
+def find_relation(snapshot: SchemaSnapshot, name: str) -> Relation:
+    relation = snapshot.relations.get(name)
+    if relation is None:
+        raise table_not_found(snapshot.schema, name, snapshot.suggest_table(name))
+    return relation
+
+
+def plan_read(
+    request: ApiRequest, snapshot: SchemaSnapshot, *, aggregates_enabled: bool, max_rows: int | None
+) -> ReadPlan:
+    assert request.resource is not None
+    relation = find_relation(snapshot, request.resource)
+    root = build_tree(
+        snapshot, relation, request.query.select, aggregates_enabled=aggregates_enabled
+    )
+    place_params(root, request, include_root=True)
+    q = request.query
     root.offset, root.limit = root_range(q.offset.get(()), q.limit.get(()), request.range, max_rows)
     return ReadPlan(snapshot.schema, root, request.preferences.count, max_rows)

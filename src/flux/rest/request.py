@@ -26,7 +26,7 @@ class QueryParams:
     offset: dict[EmbedPath, int] = field(default_factory=dict)
     columns: tuple[str, ...] | None = None
     on_conflict: tuple[str, ...] | None = None
-    other: dict[str, str] = field(default_factory=dict)
+    rpc_args: list[tuple[str, str]] = field(default_factory=list)  # GET /rpc/fn?a=1
 
 
 @dataclass(slots=True)
@@ -41,6 +41,7 @@ class ApiRequest:
     accept: tuple[g.MediaType, ...]
     range: tuple[int, int | None] | None  # Range header as (offset, limit)
     profile: str | None  # Accept-Profile / Content-Profile header
+    is_rpc: bool = False
 
     def headers_json(self) -> str:
         return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
@@ -55,8 +56,50 @@ def grammar_error(exc: g.GrammarError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.details, exc.hint)
 
 
+_OPERATOR_WORDS = frozenset(
+    [
+        "eq",
+        "gte",
+        "gt",
+        "lte",
+        "lt",
+        "neq",
+        "like",
+        "ilike",
+        "cs",
+        "cd",
+        "ov",
+        "sl",
+        "sr",
+        "nxr",
+        "nxl",
+        "adj",
+        "match",
+        "imatch",
+        "isdistinct",
+    ]
+)
+_FTS_WORDS = frozenset(("fts", "plfts", "phfts", "wfts"))
+
+
+def is_filter_value(key: str, value: str) -> bool:
+    """PostgREST's split of RPC query pairs: filters have an operator (or an embed path)."""
+    if "." in key:
+        return True
+    parts = value.split(".")
+    if parts[0] == "not" and len(parts) > 1:
+        return True
+    if parts[0] in ("is", "in") or parts[0] in _OPERATOR_WORDS or parts[0] in _FTS_WORDS:
+        return True
+    head, paren, _ = value.partition("(")
+    return bool(paren) and head in _FTS_WORDS
+
+
 def parse_query(pairs: Iterable[tuple[str, str]], is_rpc: bool = False) -> QueryParams:
-    """Classify and parse every query-string pair the way PostgREST does."""
+    """Classify and parse every query-string pair the way PostgREST does.
+
+    For `/rpc/` calls, pairs without an operator are the function's named arguments.
+    """
     params = QueryParams()
     try:
         for key, value in pairs:
@@ -75,6 +118,8 @@ def parse_query(pairs: Iterable[tuple[str, str]], is_rpc: bool = False) -> Query
             elif (logic := g.parse_logic_key(key)) is not None:
                 path, operator, negated = logic
                 params.logic.append((path, g.parse_logic_tree(operator, negated, value)))
+            elif is_rpc and not is_filter_value(key, value):
+                params.rpc_args.append((key, value))
             else:
                 path, fld = g.parse_filter_key(key)
                 params.filters.append((path, g.Filter(fld, g.parse_operation(value))))
@@ -112,12 +157,13 @@ def build_request(
                 rng = g.parse_range_header(headers["range"])
     except g.GrammarError as exc:
         raise grammar_error(exc) from None
-    query = parse_query(query_pairs)
+    is_rpc = path.startswith("/rpc/")
+    query = parse_query(query_pairs, is_rpc)
     profile = (
         headers.get("accept-profile")
         if method in ("GET", "HEAD")
         else headers.get("content-profile")
     )
     return ApiRequest(
-        method, path, resource, query, headers, cookies, preferences, accept, rng, profile
+        method, path, resource, query, headers, cookies, preferences, accept, rng, profile, is_rpc
     )

@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass, field
 
 from flux.rest import grammar as g
+from flux.rest.call_plan import CallPlan
 from flux.rest.errors import ApiError
+from flux.rest.media import JSON, Media
+from flux.rest.mutate_plan import MutatePlan
 from flux.rest.plan import Condition, Embed, NullEmbedFilter, ReadNode, ReadPlan, embed_for_order
 
 _OPERATORS = {
@@ -83,15 +86,16 @@ def pg_array_literal(values: tuple[str, ...]) -> str:
 @dataclass
 class Statement:
     sql: str
-    params: list[str] = field(default_factory=list)
+    params: list[str | bytes] = field(default_factory=list)
+    all_rows: bool = False  # EXPLAIN (FORMAT TEXT) answers one row per plan line
 
 
 class _Builder:
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        self.params: list[str] = []
+        self.params: list[str | bytes] = []
 
-    def param(self, value: str) -> str:
+    def param(self, value: str | bytes) -> str:
         self.params.append(value)
         return "%s"
 
@@ -104,7 +108,15 @@ class _Builder:
         return out
 
     def ref(self, node: ReadNode) -> str:
+        if node.source:
+            return ident(node.source)
         return ident(node.alias) if node.alias else qualified(self.schema, node.relation.name)
+
+    def from_item(self, node: ReadNode) -> str:
+        if node.source:
+            return ident(node.source)
+        text = qualified(self.schema, node.relation.name)
+        return f"{text} AS {ident(node.alias)}" if node.alias else text
 
     def select_item(self, ref: str, item: g.SelectItem) -> str:
         if isinstance(item, g.SelectStar):
@@ -203,9 +215,7 @@ class _Builder:
             sel, join = self.embed(ref, child)
             selects.extend(sel)
             joins.append(join)
-        from_ = f"FROM {qualified(self.schema, node.relation.name)}"
-        if node.alias:
-            from_ += f" AS {ident(node.alias)}"
+        from_ = f"FROM {self.from_item(node)}"
         if emb is not None and emb.relationship.junction is not None:
             from_ += f", {qualified(self.schema, emb.relationship.junction.table)}"
         conds = [self.condition(ref, c) for c in node.where]
@@ -271,9 +281,7 @@ class _Builder:
         for child in node.embeds:
             if child.inner:
                 conds.append(f"EXISTS ({self.count(child.node, ref, child)})")
-        sql = f"SELECT 1 FROM {qualified(self.schema, node.relation.name)}"
-        if node.alias:
-            sql += f" AS {ident(node.alias)}"
+        sql = f"SELECT 1 FROM {self.from_item(node)}"
         if emb is not None and parent_ref is not None:
             if emb.relationship.junction is not None:
                 sql += f", {qualified(self.schema, emb.relationship.junction.table)}"
@@ -298,7 +306,76 @@ def _output_names(node: ReadNode) -> list[str]:
     return names
 
 
-def read_statement(plan: ReadPlan, *, singular: bool = False) -> Statement:
+_RESPONSE_GUCS = (
+    "nullif(current_setting('response.headers', true), '') AS response_headers, "
+    "nullif(current_setting('response.status', true), '') AS response_status"
+)
+_NO_LOCATION = "array[]::text[]"
+_INSERTED = (
+    "set_config('pgrst.inserted', (coalesce(nullif(current_setting('pgrst.inserted', true), "
+    "'')::int, 0) {op} 1)::text, true) <> '{num}'"
+)
+_ROWS = "pgrst_rows"
+
+
+def body_expr(media: Media, *, scalar: bool = False, single: bool = False) -> str:
+    """The body column: JSON built by json_agg, CSV, GeoJSON or a raw scalar aggregate."""
+    if media.kind == "csv":
+        return (
+            "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r)::text "
+            f"AS k FROM (SELECT row_to_json(hh) AS r FROM {_ROWS} AS hh LIMIT 1) s) a) "
+            "|| E'\\n' || coalesce(string_agg(substring(_postgrest_t::text, 2, "
+            "length(_postgrest_t::text) - 2), E'\\n'), '')"
+        )
+    if media.kind == "geojson":
+        return (
+            "json_build_object('type', 'FeatureCollection', 'features', "
+            "coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"
+        )
+    if media.kind == "text":
+        return "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')"
+    if media.kind == "xml":
+        return "coalesce(xmlagg(_postgrest_t.pgrst_scalar), '')::text"
+    if media.kind == "octet":
+        return "coalesce(string_agg(_postgrest_t.pgrst_scalar, ''::bytea), ''::bytea)"
+    value = "_postgrest_t.pgrst_scalar" if scalar else "_postgrest_t"
+    agg, empty = (
+        (f"json_agg({value})->0", "null")
+        if media.singular or single
+        else (f"json_agg({value})", "[]")
+    )
+    if media.strip_nulls:
+        agg = f"json_strip_nulls({agg})"
+    return f"coalesce({agg}, '{empty}')::text"
+
+
+def _final(ctes: list[str], select_sql: str, columns: str, media: Media) -> str:
+    """`WITH ... SELECT <columns> FROM (<select>) _postgrest_t`; CSV reads its header from a CTE."""
+    if media.kind == "csv":
+        ctes = [*ctes, f"{_ROWS} AS ({select_sql})"]
+        source = f"{_ROWS} _postgrest_t"
+    else:
+        source = f"( {select_sql} ) _postgrest_t"
+    with_ = "WITH " + ", ".join(ctes) + " " if ctes else ""
+    return f"{with_}SELECT {columns} FROM {source}"
+
+
+def _explain(sql: str, media: Media) -> str:
+    opts = [f"FORMAT {media.plan_format.upper()}", *(o.upper() for o in media.plan_options)]
+    return f"EXPLAIN ({', '.join(opts)}) {sql}"
+
+
+def _statement(sql: str, b: _Builder, media: Media) -> Statement:
+    if media.kind == "plan":
+        return Statement(_explain(sql, media), b.params, all_rows=True)
+    return Statement(sql, b.params)
+
+
+def _target(media: Media) -> Media:
+    return media.plan_for if media.kind == "plan" and media.plan_for is not None else media
+
+
+def read_statement(plan: ReadPlan, media: Media = JSON) -> Statement:
     """The main statement: total (when counting exactly), page total, body, response GUCs."""
     b = _Builder(plan.schema)
     total = "null::bigint"
@@ -309,23 +386,237 @@ def read_statement(plan: ReadPlan, *, singular: bool = False) -> Statement:
             f"(SELECT pg_catalog.count(*) FROM ({b.count(plan.root)} "
             f"LIMIT {int(plan.max_rows) + 1}) _postgrest_c)"
         )
-    body = (
-        "coalesce((json_agg(_postgrest_t)->0)::text, 'null')"
-        if singular
-        else "coalesce(json_agg(_postgrest_t), '[]')::text"
+    out = _target(media)
+    columns = (
+        f"{total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
+        f"{body_expr(out)} AS body, {_RESPONSE_GUCS}"
     )
-    read = b.read(plan.root)
-    sql = (
-        f"SELECT {total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
-        f"{body} AS body, "
-        "nullif(current_setting('response.headers', true), '') AS response_headers, "
-        "nullif(current_setting('response.status', true), '') AS response_status "
-        f"FROM ( {read} ) _postgrest_t"
-    )
-    return Statement(sql, b.params)
+    return _statement(_final([], b.read(plan.root), columns, out), b, media)
 
 
 def planned_count_statement(plan: ReadPlan) -> Statement:
     """EXPLAIN of the count query; the planner's row estimate is the planned count."""
     b = _Builder(plan.schema)
     return Statement(f"EXPLAIN (FORMAT JSON) {b.count(plan.root)}", b.params)
+
+
+# ----------------------------------------------------------------- writes
+def _json_body(
+    b: _Builder,
+    text: str,
+    is_object: bool,
+    fields: list[tuple[str, str]],
+    *,
+    select: bool,
+    limit_one: bool,
+    defaults: dict[str, str] | None = None,
+) -> str:
+    """PostgREST's fromJsonBodyF: the body as typed rows `pgrst_body` (one json parameter)."""
+    kind = "jsonb" if defaults is not None else "json"
+    sql = ""
+    if select:
+        sql += "SELECT " + ", ".join(f'"pgrst_body".{ident(n)}' for n, _ in fields) + " "
+    sql += f"FROM (SELECT {b.param(text)}::{kind} AS json_data) pgrst_payload, "
+    source = "pgrst_payload.json_data"
+    if defaults is not None:
+        pairs = ", ".join(
+            f"{literal(n)}, {defaults[n].replace('%', '%%')}" for n, _ in fields if n in defaults
+        )
+        defs = f"jsonb_build_object({pairs})"
+        if is_object:
+            sql += f"LATERAL (SELECT {defs} || pgrst_payload.json_data AS val) pgrst_json_defs, "
+        else:
+            sql += (
+                f"LATERAL (SELECT jsonb_agg({defs} || elem) AS val FROM "
+                "jsonb_array_elements(pgrst_payload.json_data) elem) pgrst_json_defs, "
+            )
+        source = "pgrst_json_defs.val"
+    if fields:
+        fn = f"{kind}_to_record" if is_object else f"{kind}_to_recordset"
+        typed = ", ".join(f"{ident(n)} {t.replace('%', '%%')}" for n, t in fields)
+        src = f"{fn}({source}) AS _({typed}) {'LIMIT 1' if limit_one else ''}"
+    else:
+        src = "(values(1)) _ " if is_object else f"{kind}_array_elements({source}) _ "
+    names = ", ".join(ident(n) for n, _ in fields)
+    return sql + f"LATERAL (SELECT {names} FROM {src}) pgrst_body "
+
+
+def _returning(target: str, columns: tuple[str, ...]) -> str:
+    if not columns:
+        return "RETURNING 1"
+    if columns == ("*",):
+        return f"RETURNING {target}.*"
+    return "RETURNING " + ", ".join(f"{target}.{ident(c)}" for c in columns)
+
+
+def _order_by(b: _Builder, ref: str, terms: list[g.OrderTerm]) -> str:
+    parts = []
+    for term in terms:
+        text = b.field(ref, term.field)
+        if term.direction:
+            text += " " + term.direction.upper()
+        if term.nulls:
+            text += " NULLS " + term.nulls.upper()
+        parts.append(text)
+    return "ORDER BY " + ", ".join(parts) if parts else ""
+
+
+def _mutation(b: _Builder, plan: MutatePlan) -> str:
+    target = qualified(plan.schema, plan.relation.name)
+    fields = [(c.name, c.type) for c in plan.columns]
+    returning = _returning(target, plan.returning)
+    payload = plan.payload
+    defaults = (
+        {c.name: c.default for c in plan.columns if c.default is not None}
+        if plan.defaults
+        else None
+    )
+
+    def body(select: bool, limit_one: bool) -> str:
+        assert payload is not None
+        return _json_body(
+            b,
+            payload.json,
+            payload.is_object,
+            fields,
+            select=select,
+            limit_one=limit_one,
+            defaults=defaults,
+        )
+
+    if plan.kind == "insert":
+        cols = f"({', '.join(ident(n) for n, _ in fields)}) " if fields else " "
+        sql = f"INSERT INTO {target}{cols}{body(True, False)}"
+        conds = [b.condition(ident("pgrst_body"), c) for c in plan.where]
+        if plan.counts_inserts:
+            conds.append(_INSERTED.format(op="+", num="0"))
+        if conds:
+            sql += "WHERE " + " AND ".join(conds) + " "
+        if plan.on_conflict and plan.resolution:
+            sql += f"ON CONFLICT({', '.join(ident(c) for c in plan.on_conflict)}) "
+            if plan.resolution == "ignore-duplicates" or not fields:
+                sql += "DO NOTHING "
+            else:
+                sets = ", ".join(f"{ident(n)} = EXCLUDED.{ident(n)}" for n, _ in fields)
+                sql += f"DO UPDATE SET {sets} "
+                if plan.counts_inserts:
+                    sql += "WHERE " + _INSERTED.format(op="-", num="-1") + " "
+        return sql + returning
+
+    bounded = plan.limit is not None or plan.offset > 0
+
+    def where() -> str:
+        conds = [b.condition(target, c) for c in plan.where]
+        return " WHERE " + " AND ".join(conds) if conds else ""
+
+    def affected_rows() -> str:
+        limit = "ALL" if plan.limit is None else str(int(plan.limit))
+        return (
+            f"pgrst_affected_rows AS (SELECT {target}.ctid FROM {target}{where()} "
+            f"{_order_by(b, target, plan.order)} LIMIT {limit} OFFSET {int(plan.offset)}) "
+        )
+
+    range_join = f"WHERE {target}.ctid = pgrst_affected_rows.ctid "
+    if plan.kind == "delete":
+        if not bounded:
+            return f"DELETE FROM {target}{where()} {returning}"
+        return (
+            f"WITH {affected_rows()}DELETE FROM {target} USING pgrst_affected_rows "
+            f"{range_join}{returning}"
+        )
+    if not fields:
+        cols = plan.returning
+        sel = (
+            f"{target}.*"
+            if cols == ("*",)
+            else (", ".join(f"{target}.{ident(c)}" for c in cols) or "NULL")
+        )
+        return f"SELECT {sel} FROM {target} WHERE false"
+    if not bounded:
+        sets = ", ".join(f'{ident(n)} = "pgrst_body".{ident(n)}' for n, _ in fields)
+        return f"UPDATE {target} SET {sets} {body(False, False)}{where()} {returning}"
+    update_body = body(True, True)
+    sets = ", ".join(f"{ident(n)} = (SELECT {ident(n)} FROM pgrst_update_body)" for n, _ in fields)
+    return (
+        f"WITH pgrst_update_body AS ({update_body}), {affected_rows()}"
+        f"UPDATE {target} SET {sets} FROM pgrst_affected_rows {range_join}{returning}"
+    )
+
+
+def _location(pk: tuple[str, ...]) -> str:
+    keys = ", ".join(literal(k) for k in pk)
+    found = (
+        "(WITH data AS (SELECT row_to_json(_) AS row FROM pgrst_source AS _ LIMIT 1) "
+        "SELECT array_agg(json_data.key || '=' || coalesce('eq.' || json_data.value, 'is.null')) "
+        f"FROM data CROSS JOIN json_each_text(data.row) AS json_data WHERE json_data.key IN ({keys}))"
+    )
+    return (
+        f"CASE WHEN pg_catalog.count(_postgrest_t) = 1 THEN coalesce({found}, {_NO_LOCATION}) "
+        f"ELSE {_NO_LOCATION} END"
+    )
+
+
+def mutate_statement(plan: MutatePlan, media: Media = JSON) -> Statement:
+    """`WITH pgrst_source AS (<insert|update|delete ... RETURNING>) SELECT ...`: one statement.
+
+    Columns: total (null), page_total, body, response GUCs, location array, inserted rows.
+    """
+    b = _Builder(plan.schema)
+    cte = f"pgrst_source AS ({_mutation(b, plan)})"
+    out = _target(media)
+    body = body_expr(out) if plan.read is not None else "''"
+    select_sql = b.read(plan.read) if plan.read is not None else "SELECT * FROM pgrst_source"
+    location = _location(plan.location) if plan.location else _NO_LOCATION
+    inserted = (
+        "nullif(current_setting('pgrst.inserted', true), '')::int"
+        if plan.counts_inserts
+        else "null::int"
+    )
+    columns = (
+        "null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
+        f"{body} AS body, {_RESPONSE_GUCS}, {location} AS header, {inserted} AS inserted"
+    )
+    return _statement(_final([cte], select_sql, columns, out), b, media)
+
+
+# ----------------------------------------------------------------- calls
+def _call(b: _Builder, plan: CallPlan) -> str:
+    fn = qualified(plan.schema, plan.routine.name)
+    scalar = plan.scalar or plan.returns_void
+    prefix = "FROM "
+    if plan.positional is not None:
+        raw = plan.payload.raw
+        value = b.param(raw if raw is not None else plan.payload.json)
+        expr = f"{fn}({value}::{plan.positional.type})"
+    elif plan.args:
+        fields = [(p.name, p.type) for p in plan.args]
+        prefix = (
+            _json_body(b, plan.payload.json, True, fields, select=False, limit_one=True)
+            + ", LATERAL "
+        )
+        named = ", ".join(
+            f"{'VARIADIC ' if p.mode == 'v' else ''}{ident(p.name)} := pgrst_body.{ident(p.name)}"
+            for p in plan.args
+        )
+        expr = f"{fn}({named})"
+    else:
+        expr = f"{fn}()"
+    if scalar:
+        return f"SELECT pgrst_call.pgrst_scalar {prefix}(SELECT {expr} pgrst_scalar) pgrst_call"
+    return f"SELECT pgrst_call.* {prefix}{expr} pgrst_call"
+
+
+def call_statement(plan: CallPlan, media: Media = JSON) -> Statement:
+    """`WITH pgrst_source AS (<call>) SELECT total, page_total, body, GUCs FROM (<read>)`."""
+    b = _Builder(plan.schema)
+    cte = f"pgrst_source AS ({_call(b, plan)})"
+    total = "null::bigint"
+    if plan.count == "exact":
+        total = f"(SELECT pg_catalog.count(*) FROM ({b.count(plan.read)}) _postgrest_c)"
+    out = _target(media)
+    body = body_expr(out, scalar=plan.scalar or plan.returns_void, single=plan.single)
+    columns = (
+        f"{total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
+        f"{body} AS body, {_RESPONSE_GUCS}"
+    )
+    return _statement(_final([cte], b.read(plan.read), columns, out), b, media)

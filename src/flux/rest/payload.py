@@ -1,0 +1,162 @@
+"""Request bodies → `Payload`: the one JSON text handed to PostgreSQL, plus what planning needs.
+
+PostgREST's `getPayload`: a JSON body is validated (and its keys collected, all objects of
+an array must share them) but passed to PostgreSQL untouched as a single parameter; with
+`columns=` it is not even parsed. CSV (`text/csv`) and `application/x-www-form-urlencoded`
+bodies are converted to JSON here, as PostgREST does. `text/plain`, `text/xml` and
+`application/octet-stream` bodies are kept raw for functions taking one unnamed parameter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from flux.rest.errors import ApiError
+
+RAW_TYPES = ("text/plain", "text/xml", "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    json: str  # the text bound to the statement's single json parameter
+    keys: tuple[str, ...]  # object keys (body order), or the columns= list
+    is_object: bool  # a single JSON object (not an array)
+    raw: str | bytes | None = None  # text/plain and text/xml (str), octet-stream (bytes)
+    media: str = "application/json"
+    parsed: bool = True  # False when columns= made parsing unnecessary
+
+
+def invalid_body(message: str, details: str | None = None) -> ApiError:
+    return ApiError(400, "PGRST102", message, details)
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "PGRST102", "Payload Too Large", f"The request body exceeds {limit} bytes")
+
+
+def media_of(content_type: str | None) -> str:
+    """`application/json; charset=utf-8` → `application/json` (missing means JSON)."""
+    if not content_type or not content_type.strip():
+        return "application/json"
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _first_char(text: str) -> str:
+    stripped = text.lstrip(" \t\r\n")
+    return stripped[:1]
+
+
+def _object_keys(value: object, ragged: bool) -> tuple[str, ...] | None:
+    """Keys shared by every object (None when they differ or an element is not an object).
+
+    With `ragged` (Prefer: missing=default) objects may differ: the union is returned.
+    """
+    if isinstance(value, dict):
+        return tuple(value)
+    assert isinstance(value, list)
+    if not value:
+        return ()
+    if not all(isinstance(item, dict) for item in value):
+        return None
+    keys = dict.fromkeys(value[0])
+    for item in value[1:]:
+        if ragged:
+            keys.update(dict.fromkeys(item))
+        elif item.keys() != keys.keys():
+            return None
+    return tuple(keys)
+
+
+def _json_payload(text: str, columns: tuple[str, ...] | None, ragged: bool) -> Payload:
+    if columns is not None:
+        first = _first_char(text)
+        if first not in ("{", "["):
+            raise invalid_body("Empty or invalid json")
+        return Payload(text, columns, first == "{", parsed=False)
+    if not text.strip():
+        return Payload("{}", (), True)
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise invalid_body("Empty or invalid json", str(exc)) from None
+    if not isinstance(value, dict | list):
+        return Payload("{}", (), True)  # PostgREST truncates scalars to an empty object
+    keys = _object_keys(value, ragged)
+    if keys is None:
+        raise invalid_body("All object keys must match")
+    return Payload(text, keys, isinstance(value, dict))
+
+
+def _csv_payload(text: str) -> Payload:
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise invalid_body("Invalid CSV body", str(exc)) from None
+    if not rows:
+        return Payload("[]", (), False, media="text/csv")
+    header = rows[0]
+    body = []
+    for number, row in enumerate(rows[1:], 2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise invalid_body(
+                "Invalid CSV body", f"line {number}: expected {len(header)} fields, got {len(row)}"
+            )
+        body.append({k: (None if v == "NULL" else v) for k, v in zip(header, row, strict=True)})
+    return Payload(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        tuple(header),
+        False,
+        media="text/csv",
+    )
+
+
+def _form_payload(text: str) -> Payload:
+    obj = dict(parse_qsl(text, keep_blank_values=True))
+    return Payload(
+        json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
+        tuple(obj),
+        True,
+        media="application/x-www-form-urlencoded",
+    )
+
+
+def parse_payload(
+    content_type: str | None,
+    body: bytes,
+    columns: tuple[str, ...] | None,
+    *,
+    rpc: bool,
+    ragged: bool = False,
+) -> Payload:
+    """Turn a request body into a Payload; PGRST102 (400) for anything unusable.
+
+    `ragged` lets array elements have different keys (used with Prefer: missing=default).
+    """
+    media = media_of(content_type)
+    if media == "application/octet-stream" and rpc:
+        return Payload("{}", (), True, raw=body, media=media)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid_body("Empty or invalid json", "the body is not valid UTF-8") from None
+    if media in RAW_TYPES and rpc:
+        if "\x00" in text:
+            raise invalid_body("Invalid text body", "the body contains a NUL character")
+        return Payload("{}", (), True, raw=text, media=media)
+    if media == "application/json" or media.endswith("+json"):
+        payload = _json_payload(text, columns, ragged)
+    elif media == "text/csv":
+        payload = _csv_payload(text)
+    elif media == "application/x-www-form-urlencoded":
+        payload = _form_payload(text)
+    else:
+        raise invalid_body(f"Content-Type not acceptable: {media}")
+    if "\x00" in payload.json:
+        raise invalid_body("Empty or invalid json", "the body contains a NUL character")
+    return payload
