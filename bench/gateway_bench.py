@@ -1,13 +1,18 @@
 """Gateway overhead benchmark (a script, not a test: it prints figures, it does not judge).
 
 GET one row by primary key with a project JWT through the gateway (real uvicorn on loopback,
-REST pool called in process, bridge JWT minted per request) vs. the same request sent straight
-to `flux rest` — in single mode (same database, same tenant role, role taken from the JWT) and
-in pool mode (with a bridge JWT) — all measured in the same run, alternating rounds after a
-warm-up. gateway/pool isolates the gateway's own cost; gateway/direct is the user-visible one. Load: `wrk` when installed,
-otherwise an asyncio httpx generator. Prints req/s, p50, p99 per target and the ratios.
+REST pool called in process, bridge JWT per request) vs. the same request sent straight to
+`flux rest` — in single mode (same database, same tenant role, role from the JWT) and in pool
+mode (with a bridge JWT) — all in the same run, alternating rounds after a warm-up.
+gateway/pool isolates the gateway's own cost; gateway/direct is what a user sees. With
+`--projects N`, a last phase sends random-host traffic over N projects through the gateway.
 
-    python bench/gateway_bench.py [--duration 10] [--warmup 3] [--connections 16] [--rounds 2]
+Load: `wrk` (Lua script) when installed, else an asyncio httpx generator. Besides req/s, p50
+and p99, each server's CPU time per request is reported: on a busy shared machine it is a far
+steadier measure of cost than throughput.
+
+    python bench/gateway_bench.py [--duration 10] [--warmup 3] [--connections 16]
+                                  [--rounds 2] [--projects 1000]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -32,7 +38,7 @@ import jwt
 import psycopg
 
 from flux.catalog.db import Catalog
-from flux.catalog.plans import get_plan
+from flux.catalog.plans import Plan, get_plan
 from flux.catalog.projects import insert_project
 from flux.catalog.users import create_user
 from flux.engines.v2_shared import POOL_LOGIN_ROLE, SharedEngine, names_for, prepare_shared_database
@@ -46,6 +52,26 @@ ROW_ID = 42
 
 
 @dataclass
+class Tenant:
+    slug: str
+    hash: str
+    secret: str
+    schema: str
+    role: str
+    tenant_id: str
+
+
+@dataclass
+class Target:
+    """Where to send load: a base URL, (path, Authorization) pairs picked at random, a pid."""
+
+    name: str
+    base: str
+    requests: list[tuple[str, str]]
+    pid: int
+
+
+@dataclass
 class Result:
     name: str
     rps: float
@@ -53,7 +79,7 @@ class Result:
     p99_ms: float
     errors: int
     requests: int
-    cpu_us: float = 0.0  # server-process CPU per request: robust on a busy, shared machine
+    cpu_us: float = 0.0  # server-process CPU per request
 
 
 def cpu_seconds(pid: int) -> float:
@@ -63,8 +89,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 # ----------------------------------------------------------------------------- set-up
-def setup(root: Path) -> tuple[Cluster, dict[str, str]]:
-    """A cluster with a catalog and one v2 project holding `items` (1000 rows)."""
+def start_cluster(root: Path) -> Cluster:
     templates = Path(os.environ.get("FLUX_TEST_TEMPLATES") or root / "templates")
     data = root / "pg"
     cluster = Cluster(
@@ -78,50 +103,59 @@ def setup(root: Path) -> tuple[Cluster, dict[str, str]]:
     with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE flux_system")
         conn.execute("CREATE DATABASE flux_shared")
+    Catalog(cluster.socket_conninfo(dbname="flux_system")).migrate()
+    prepare_shared_database(
+        cluster.socket_conninfo(dbname="flux_shared"), "flux_shared", uuid.uuid4().hex
+    )
+    return cluster
+
+
+def add_tenants(cluster: Cluster, slugs: list[str], rows: int) -> list[Tenant]:
+    """Catalog rows + SPEC §6 provisioning + an `items` table of `rows` rows, per slug."""
     catalog = Catalog(cluster.socket_conninfo(dbname="flux_system"))
-    catalog.migrate()
-    secret = uuid.uuid4().hex + uuid.uuid4().hex
-    with catalog.transaction() as conn:
-        owner = create_user(conn, "bench@example.com", None)
-        plan = get_plan(conn, "enterprise")
-        project = insert_project(
-            conn,
-            tenant_id=uuid.uuid4(),
-            slug="bench",
-            hash_=new_hash(),
-            owner_id=owner.id,
-            mode="v2_shared",
-            plan="enterprise",
-            cluster_id=None,
-            jwt_secret=secret,
-        )
-        conn.execute(
-            "UPDATE projects SET rate_limit_per_minute = 1000000000 WHERE hash = %s",
-            (project.hash,),
-        )
-    catalog.close()
-    assert plan is not None
     shared = cluster.socket_conninfo(dbname="flux_shared")
-    prepare_shared_database(shared, "flux_shared", uuid.uuid4().hex)
-    SharedEngine(shared).provision(project, plan)
-    names = names_for(project)
-    with psycopg.connect(shared, autocommit=True) as conn, conn.transaction():
-        conn.execute(f"SET LOCAL ROLE {names.ddl_role}")
-        conn.execute(f"CREATE TABLE {names.schema}.items (id int PRIMARY KEY, name text NOT NULL)")
-        conn.execute(
-            f"INSERT INTO {names.schema}.items SELECT g, 'item ' || g "
-            f"FROM generate_series(1, {ROWS}) g"
-        )
-    return cluster, {
-        "catalog": cluster.socket_conninfo(dbname="flux_system"),
-        "shared_pool": cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE),
-        "slug": project.slug,
-        "hash": project.hash,
-        "secret": secret,
-        "schema": names.schema,
-        "role": names.runtime_role,
-        "tenant_id": str(project.tenant_id),
-    }
+    engine = SharedEngine(shared)
+    tenants = []
+    with catalog.transaction() as conn:
+        owner = conn.execute("SELECT id FROM users LIMIT 1").fetchone()
+        owner_id = owner["id"] if owner else create_user(conn, "bench@example.com", None).id
+        plan: Plan | None = get_plan(conn, "enterprise")
+        assert plan is not None
+        for slug in slugs:
+            secret = uuid.uuid4().hex + uuid.uuid4().hex
+            project = insert_project(
+                conn,
+                tenant_id=uuid.uuid4(),
+                slug=slug,
+                hash_=new_hash(),
+                owner_id=owner_id,
+                mode="v2_shared",
+                plan="enterprise",
+                cluster_id=None,
+                jwt_secret=secret,
+            )
+            engine.provision(project, plan)
+            names = names_for(project)
+            with psycopg.connect(shared, autocommit=True) as db, db.transaction():
+                db.execute(f"SET LOCAL ROLE {names.ddl_role}")
+                db.execute(f"CREATE TABLE {names.schema}.items (id int PRIMARY KEY, name text)")
+                db.execute(
+                    f"INSERT INTO {names.schema}.items SELECT g, 'item ' || g "
+                    f"FROM generate_series(1, {rows}) g"
+                )
+            tenants.append(
+                Tenant(
+                    slug,
+                    project.hash,
+                    secret,
+                    names.schema,
+                    names.runtime_role,
+                    str(project.tenant_id),
+                )
+            )
+        conn.execute("UPDATE projects SET rate_limit_per_minute = 1000000000")
+    catalog.close()
+    return tenants
 
 
 # ----------------------------------------------------------------------------- servers
@@ -160,17 +194,37 @@ def serve_gateway(config: dict[str, str], port: int) -> None:
     )
 
 
-def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[str, tuple]]:
+def _bearer(claims: dict, secret: str) -> str:
+    return "Bearer " + jwt.encode(
+        {"sub": "bench", "exp": int(time.time()) + 3600, **claims}, secret, algorithm="HS256"
+    )
+
+
+def gateway_requests(tenants: list[Tenant], row_id: int) -> list[tuple[str, str]]:
+    return [
+        (
+            f"/api--{t.slug}--{t.hash}/items?id=eq.{row_id}",
+            _bearer({"role": "authenticated"}, t.secret),
+        )
+        for t in tenants
+    ]
+
+
+def start_servers(
+    cluster: Cluster, main: Tenant
+) -> tuple[list[subprocess.Popen], dict[str, Target]]:
+    shared_pool = cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE)
     gateway_port, direct_port, pool_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "GATEWAY_BENCH_CONFIG": json.dumps(config)}
+    config = {"catalog": cluster.socket_conninfo(dbname="flux_system"), "shared_pool": shared_pool}
     gateway = subprocess.Popen(
-        [sys.executable, __file__, "--serve-gateway", str(gateway_port)], env=env
+        [sys.executable, __file__, "--serve-gateway", str(gateway_port)],
+        env={**os.environ, "GATEWAY_BENCH_CONFIG": json.dumps(config)},
     )
     direct_env = {
         **os.environ,
-        "PGRST_DB_URI": config["shared_pool"],
-        "PGRST_DB_SCHEMAS": config["schema"],
-        "PGRST_JWT_SECRET": config["secret"],
+        "PGRST_DB_URI": shared_pool,
+        "PGRST_DB_SCHEMAS": main.schema,
+        "PGRST_JWT_SECRET": main.secret,
         "PGRST_SERVER_HOST": "127.0.0.1",
         "PGRST_SERVER_PORT": str(direct_port),
         "PGRST_DB_POOL": "10",
@@ -186,59 +240,51 @@ def start_servers(config: dict[str, str]) -> tuple[list[subprocess.Popen], dict[
     flux_rest = [sys.executable, "-c", "from flux.rest.server import main; main()"]
     direct = subprocess.Popen(flux_rest, env=direct_env)
     pool = subprocess.Popen(flux_rest, env=pool_env)
-    now = int(time.time())
-    project_jwt = jwt.encode(
-        {"sub": "bench", "role": "authenticated", "exp": now + 3600},
-        config["secret"],
-        algorithm="HS256",
-    )
-    direct_jwt = jwt.encode(
-        {"sub": "bench", "role": config["role"], "exp": now + 3600},
-        config["secret"],
-        algorithm="HS256",
-    )
-    bridge_jwt = sign_hs256(
+    path = f"/items?id=eq.{ROW_ID}"
+    bridge = "Bearer " + sign_hs256(
         {
             "sub": "bench",
-            "role": config["role"],
-            "tenant_id": config["tenant_id"],
+            "role": main.role,
+            "tenant_id": main.tenant_id,
             "aud": "flux-pool",
-            "exp": now + 3600,
+            "exp": int(time.time()) + 3600,
         },
         POOL_SECRET,
     )
-    path = f"/items?id=eq.{ROW_ID}"
     targets = {
-        "direct": (f"http://127.0.0.1:{direct_port}{path}", direct_jwt, direct.pid),
-        "pool": (f"http://127.0.0.1:{pool_port}{path}", bridge_jwt, pool.pid),
-        "gateway": (
-            f"http://127.0.0.1:{gateway_port}/api--{config['slug']}--{config['hash']}{path}",
-            project_jwt,
+        "direct": Target(
+            "direct",
+            f"http://127.0.0.1:{direct_port}",
+            [(path, _bearer({"role": main.role}, main.secret))],
+            direct.pid,
+        ),
+        "pool": Target("pool", f"http://127.0.0.1:{pool_port}", [(path, bridge)], pool.pid),
+        "gateway": Target(
+            "gateway",
+            f"http://127.0.0.1:{gateway_port}",
+            gateway_requests([main], ROW_ID),
             gateway.pid,
         ),
     }
     return [gateway, direct, pool], targets
 
 
-def wait_ready(targets: dict[str, tuple], timeout: float = 30.0) -> None:
-    bodies = {}
-    for name, (url, token, _) in targets.items():
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-                if response.status_code == 200:
-                    bodies[name] = response.json()
-                    break
-                detail = f"{response.status_code} {response.text[:200]}"
-            except httpx.TransportError as exc:
-                detail = type(exc).__name__
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} not ready: {detail}")
-            time.sleep(0.2)
-    expected = [{"id": ROW_ID, "name": f"item {ROW_ID}"}]
-    if any(body != expected for body in bodies.values()):
-        raise SystemExit(f"unexpected bodies: {bodies}")
+def wait_ready(targets: list[Target], expected: object, timeout: float = 60.0) -> None:
+    """Every target answers every one of its requests with `expected` (warms caches too)."""
+    for target in targets:
+        for path, auth in target.requests:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    response = httpx.get(target.base + path, headers={"Authorization": auth})
+                    if response.status_code == 200 and response.json() == expected:
+                        break
+                    detail = f"{response.status_code} {response.text[:200]}"
+                except httpx.TransportError as exc:
+                    detail = type(exc).__name__
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{target.name} not ready: {detail}")
+                time.sleep(0.2)
 
 
 # ----------------------------------------------------------------------------- load
@@ -252,7 +298,19 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(name: str, url: str, token: str, seconds: float, connections: int) -> Result:
+def _lua(requests: list[tuple[str, str]]) -> str:
+    paths = ",".join(json.dumps(p) for p, _ in requests)
+    auths = ",".join(json.dumps(a) for _, a in requests)
+    return (
+        f"local paths = {{{paths}}}\nlocal auths = {{{auths}}}\nlocal n = #paths\n"
+        "request = function()\n  local i = math.random(n)\n"
+        '  return wrk.format("GET", paths[i], {["Authorization"] = auths[i]})\nend\n'
+    )
+
+
+def run_wrk(target: Target, seconds: float, connections: int, workdir: Path) -> Result:
+    script = workdir / f"{target.name}.lua"
+    script.write_text(_lua(target.requests))
     out = subprocess.run(
         [
             "wrk",
@@ -260,37 +318,41 @@ def run_wrk(name: str, url: str, token: str, seconds: float, connections: int) -
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
+            "-s",
+            str(script),
+            target.base,
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    count = int(bad.group(1)) if bad else 0
-    if errors:
-        count += sum(int(n) for n in re.findall(r"\d+", errors.group(0)))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return Result(name, rps, p50, p99, count, requests)
+    socket_errors = re.search(r"Socket errors:.*", out)
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(0)))
+    return Result(
+        target.name,
+        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+        errors,
+        int(re.search(r"(\d+) requests in", out).group(1)),
+    )
 
 
-async def _httpx_load(url: str, token: str, seconds: float, connections: int) -> tuple:
+async def _httpx_load(target: Target, seconds: float, connections: int) -> tuple:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(limits=limits, headers={"Authorization": f"Bearer {token}"}) as c:
+    async with httpx.AsyncClient(base_url=target.base, limits=limits) as client:
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
             nonlocal errors
             while (start := time.perf_counter()) < deadline:
-                response = await c.get(url)
+                path, auth = random.choice(target.requests)
+                response = await client.get(path, headers={"Authorization": auth})
                 latencies.append((time.perf_counter() - start) * 1000)
                 errors += response.status_code != 200
 
@@ -298,10 +360,17 @@ async def _httpx_load(url: str, token: str, seconds: float, connections: int) ->
     return latencies, errors
 
 
-def run_httpx(name: str, url: str, token: str, seconds: float, connections: int) -> Result:
-    latencies, errors = asyncio.run(_httpx_load(url, token, seconds, connections))
+def run_httpx(target: Target, seconds: float, connections: int, workdir: Path) -> Result:
+    latencies, errors = asyncio.run(_httpx_load(target, seconds, connections))
     cuts = statistics.quantiles(latencies, n=100)
-    return Result(name, len(latencies) / seconds, cuts[49], cuts[98], errors, len(latencies))
+    return Result(target.name, len(latencies) / seconds, cuts[49], cuts[98], errors, len(latencies))
+
+
+def measure(load, target: Target, seconds: float, connections: int, workdir: Path) -> Result:
+    before = cpu_seconds(target.pid)
+    result = load(target, seconds, connections, workdir)
+    result.cpu_us = (cpu_seconds(target.pid) - before) / max(1, result.requests) * 1e6
+    return result
 
 
 # ----------------------------------------------------------------------------- main
@@ -311,6 +380,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per target")
+    parser.add_argument(
+        "--projects",
+        type=int,
+        default=0,
+        help="also send random-host traffic over this many projects",
+    )
     parser.add_argument("--serve-gateway", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
@@ -319,20 +394,30 @@ def main() -> None:
 
     load = run_wrk if shutil.which("wrk") else run_httpx
     root = Path(tempfile.mkdtemp(prefix="flux-gw-bench-"))
-    cluster, config = setup(root)
+    cluster = start_cluster(root)
     processes: list[subprocess.Popen] = []
+    results: dict[str, list[Result]] = {}
     try:
-        processes, targets = start_servers(config)
-        wait_ready(targets)
-        for name, (url, token, _) in targets.items():
-            load(name, url, token, args.warmup, args.connections)
-        results: dict[str, list[Result]] = {name: [] for name in targets}
+        [main_tenant] = add_tenants(cluster, ["bench"], ROWS)
+        processes, targets = start_servers(cluster, main_tenant)
+        wait_ready(list(targets.values()), [{"id": ROW_ID, "name": f"item {ROW_ID}"}])
+        for target in targets.values():
+            load(target, args.warmup, args.connections, root)
+        results = {name: [] for name in targets}
         for _ in range(args.rounds):
-            for name, (url, token, pid) in targets.items():
-                before = cpu_seconds(pid)
-                result = load(name, url, token, args.duration, args.connections)
-                result.cpu_us = (cpu_seconds(pid) - before) / max(1, result.requests) * 1e6
-                results[name].append(result)
+            for name, target in targets.items():
+                results[name].append(measure(load, target, args.duration, args.connections, root))
+        if args.projects:
+            started = time.monotonic()
+            many = add_tenants(cluster, [f"p{i}" for i in range(args.projects)], 10)
+            print(f"provisioned {args.projects} projects in {time.monotonic() - started:.1f}s")
+            fleet = Target(
+                "fleet", targets["gateway"].base, gateway_requests(many, 7), targets["gateway"].pid
+            )
+            wait_ready([fleet], [{"id": 7, "name": "item 7"}])
+            results[f"{args.projects} projects"] = [
+                measure(load, fleet, args.duration, args.connections, root)
+            ]
     finally:
         for process in processes:
             process.terminate()
@@ -345,17 +430,17 @@ def main() -> None:
 
 def report(results: dict[str, list[Result]], tool: str, args: argparse.Namespace) -> None:
     print(
-        f"\nGET /items?id=eq.{ROW_ID} with a JWT; {tool}, {args.connections} connections, "
+        f"\nGET /items?id=eq.<n> with a JWT; {tool}, {args.connections} connections, "
         f"{args.rounds} x {args.duration:g}s rounds after {args.warmup:g}s warm-up"
     )
     print(
-        f"{'target':<8} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'target':<14} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'errors':>6} {'server CPU us/req':>18}"
     )
     for name, rounds in results.items():
         for i, r in enumerate(rounds, 1):
             print(
-                f"{name:<8} {i:>5} {r.rps:>8.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+                f"{name:<14} {i:>5} {r.rps:>8.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
                 f"{r.errors:>6} {r.cpu_us:>18.0f}"
             )
     best = {name: max(rounds, key=lambda r: r.rps) for name, rounds in results.items()}
