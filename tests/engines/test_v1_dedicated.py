@@ -7,6 +7,7 @@ was given (so the engine's wiring is checked for real); the end-to-end tests aga
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -191,6 +192,13 @@ def test_credentials_keys_and_hidden_env(engine, project):
     assert env["PGRST_SERVER_HOST"] == "127.0.0.1"
     assert env["PGRST_SERVER_PORT"] == str(project.runner_data["api_port"])
     assert env["PGRST_JWT_SECRET"] == "********"
+    assert env["PGRST_DB_POOL"] == "5" and "PGRST_DB_MAX_ROWS" not in env  # from the plan
+    assert (
+        engine.env(
+            dataclasses.replace(project, runner_data={**project.runner_data, "max_rows": 100})
+        )["PGRST_DB_MAX_ROWS"]
+        == "100"
+    )
     assert "authenticator:********@" in env["PGRST_DB_URI"]
     secrets_ = json.loads(
         (engine.home / "projects" / project.runner_data["dir"] / "secrets.json").read_text()
@@ -344,7 +352,6 @@ def test_restore_running_after_platform_restart(tmp_path, pg_templates):
 def test_restore_after_the_supervisor_was_killed(tmp_path, pg_templates):
     """`flux up` killed -9: its children live on; the next start adopts the running database,
     replaces the orphaned REST process, and stops leftovers of projects meant to be stopped."""
-    import dataclasses
     import subprocess
 
     home = tmp_path / "home"

@@ -8,14 +8,15 @@ Per project (SPEC §6 "v1 dedicated"):
 
 `project.runner_data` (persisted in the catalog by the caller) holds what is not secret:
 `{"dir", "pg_port", "api_port", "desired": "running"|"stopped", "db_pool",
-"statement_timeout_ms"}`. The gateway routes to `http://127.0.0.1:<api_port>`.
-Passwords stay in the project folder so they never travel with the `Project` object and vanish
-with the data they protect.
+"statement_timeout_ms", "max_rows"}` (the last three from the plan). The gateway routes to
+`http://127.0.0.1:<api_port>`. Passwords stay in the project folder so they never travel with
+the `Project` object and vanish with the data they protect.
 
 DDL fires an event trigger that sends `NOTIFY pgrst, 'reload schema'`, so tables created with
-psql show up in the API. Grants follow Supabase: the owner's (`postgres`) tables, sequences and functions in `api` get
-ALL for `anon`, `authenticated` and `service_role` through default privileges; protection comes
-from RLS, and `flux push` audits exposed tables with RLS disabled (SPEC §7).
+psql show up in the API. Grants follow Supabase: the owner's (`postgres`) tables, sequences and
+functions in `api` get ALL for `anon`, `authenticated` and `service_role` through default
+privileges; protection comes from RLS, and `flux push` audits exposed tables with RLS disabled
+(SPEC §7).
 """
 
 from __future__ import annotations
@@ -231,13 +232,18 @@ class DedicatedEngine:
             raise Conflict(
                 f"the folder {root} already exists", hint="remove it, or pick another project"
             )
+        pg_port = free_port()
+        api_port = free_port()
+        while api_port == pg_port:
+            api_port = free_port()
         project.runner_data = {
             "dir": dir_name,
-            "pg_port": free_port(),
-            "api_port": free_port(),
+            "pg_port": pg_port,
+            "api_port": api_port,
             "desired": RUNNING,
             "db_pool": plan.connection_limit,
             "statement_timeout_ms": plan.statement_timeout_ms,
+            "max_rows": plan.max_rows,
         }
         with self._lock(project):
             try:
@@ -246,8 +252,10 @@ class DedicatedEngine:
                 self._start_api(project, wait=False)  # boots while the database is created
                 self._cluster(project).create(self.templates)
                 self._run(project, bootstrap=True)
-            except Exception as exc:
+            except BaseException as exc:
                 self._teardown(project)
+                if not isinstance(exc, Exception):
+                    raise
                 why = exc.message if isinstance(exc, FluxError) else str(exc)
                 hint = exc.hint if isinstance(exc, FluxError) else None
                 raise ProvisionFailed(
@@ -477,6 +485,7 @@ class DedicatedEngine:
             "PGRST_DB_POOL": str(data.get("db_pool", 10)),
             "PGRST_SERVER_HOST": "127.0.0.1",
             "PGRST_SERVER_PORT": str(data["api_port"]),
+            **({"PGRST_DB_MAX_ROWS": str(data["max_rows"])} if data.get("max_rows") else {}),
         }
 
     def _start_api(self, project: Project, *, wait: bool = True) -> None:
