@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from flux.postgres import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -76,3 +83,51 @@ async def client(rest_config) -> AsyncIterator:
 def make_client():
     """`async with make_client(config) as client:` for tests needing a non-default config."""
     return app_client
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"flux rest exited: {proc.stderr.read()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("flux rest did not start")
+
+
+@pytest.fixture
+def rest_server(authenticator_dsn):
+    """A real `flux rest` process (uvicorn on loopback): (base URL, admin URL, process)."""
+    port, admin_port = free_port(), free_port()
+    env = dict(
+        os.environ,
+        PGRST_DB_URI=authenticator_dsn,
+        PGRST_DB_SCHEMAS="api,other",
+        PGRST_DB_ANON_ROLE="web_anon",
+        PGRST_SERVER_PORT=str(port),
+        PGRST_ADMIN_SERVER_PORT=str(admin_port),
+        PGRST_DB_POOL="3",
+        PGRST_JWT_SECRET="reallyreallyreallyreallyverysafe-secret-for-tests",
+        PGRST_SOMETHING_ELSE="1",
+        PGRST_DB_PLAN_ENABLED="true",
+        PGRST_DB_TX_END="commit-allow-override",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flux.rest.server import main; main()"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
