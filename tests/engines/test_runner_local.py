@@ -197,3 +197,14 @@ def test_stop_of_an_unknown_name_stops_its_recorded_orphan(tmp_path):
     second.stop("svc")
     assert _wait(lambda: not _alive(orphan))
     assert not (tmp_path / "run" / "svc.pid").exists()
+
+
+def test_run_as_an_unprivileged_user(runner, tmp_path):
+    from flux.postgres.osuser import server_user
+
+    user = server_user()
+    log = tmp_path / "whoami.log"
+    spec = ProcessSpec(argv=["sh", "-c", "id -u; sleep 600"], log_file=log, run_as=user)
+    runner.start_process("asuser", spec)
+    assert _wait(lambda: log.exists() and log.read_text().strip() == str(user.uid))
+    assert os.stat(f"/proc/{runner.info('asuser').pid}").st_uid == user.uid

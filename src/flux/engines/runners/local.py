@@ -150,12 +150,13 @@ class _Child:
     def wait_ready(self) -> None:
         """Poll the readiness probe; raise if the process exits or the timeout passes (the
         caller terminates it)."""
-        if self.spec.ready is None:
+        process = self.process
+        if process is None or self.spec.ready is None:
             return
         deadline = time.monotonic() + self.spec.ready_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
+            if process.poll() is not None:
+                code = process.returncode
                 raise RunnerError(
                     f"process {self.name} exited during start-up (code {code})",
                     hint=_log_tail(self.spec.log_file) or None,
@@ -175,7 +176,8 @@ class _Child:
         return self.process is not None and self.process.poll() is None
 
     def pid(self) -> int | None:
-        return self.process.pid if self.alive() else None
+        process = self.process
+        return process.pid if process is not None and process.poll() is None else None
 
     def exit_code(self) -> int | None:
         return self.process.returncode if self.process is not None else None
