@@ -29,6 +29,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ RUNNING, STOPPED, PARTIAL, MISSING, CORRUPTED = (
     "corrupted",
 )
 HIDDEN = "********"
+RESTORE_PARALLELISM = 4  # projects started at once by `flux up` (each waits on its REST boot)
 # `flux rest`, started so that its (slow) imports overlap the database's creation: it waits
 # until the authenticator can log in (bounded), then serves.
 REST_LAUNCHER = """
@@ -359,28 +361,33 @@ class DedicatedEngine:
         """The REST process environment (PGRST_*), secrets hidden."""
         return self._rest_env(project, None)
 
-    def restore_running(self, projects: Iterable[Project]) -> list[tuple[Project, str | None]]:
-        """`flux up` restart: start the projects whose desired state is running; stop what an
-        earlier, killed supervisor may have left running of the others.
+    def restore_running(
+        self, projects: Iterable[Project], parallel: int = RESTORE_PARALLELISM
+    ) -> list[tuple[Project, str | None]]:
+        """`flux up` restart: start the projects whose desired state is running (`parallel`
+        at a time); stop what an earlier, killed supervisor may have left running of the others.
 
-        Returns (project, error message or None) for each one it started; the caller persists
-        `runner_data` (ports may have moved)."""
-        outcome: list[tuple[Project, str | None]] = []
-        for project in projects:
-            if project.mode != self.mode:
-                continue
+        Returns (project, error message or None) for each one it started, in input order; the
+        caller persists `runner_data` (ports may have moved)."""
+        mine = [p for p in projects if p.mode == self.mode]
+        wanted = [p for p in mine if p.runner_data.get("desired") == RUNNING]
+        for project in mine:
             if project.runner_data.get("desired") != RUNNING:
                 with self._lock(project):
                     self._halt(project)
-                continue
-            try:
-                self.start(project)
-                outcome.append((project, None))
-            except Exception as exc:
-                message = exc.message if isinstance(exc, FluxError) else str(exc)
-                log.warning("could not restart %s: %s", project.slug, message)
-                outcome.append((project, message))
-        return outcome
+        if not wanted:
+            return []
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="flux-restore") as pool:
+            return list(pool.map(self._restore_one, wanted))
+
+    def _restore_one(self, project: Project) -> tuple[Project, str | None]:
+        try:
+            self.start(project)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, FluxError) else str(exc)
+            log.warning("could not restart %s: %s", project.slug, message)
+            return project, message
+        return project, None
 
     def shutdown(self) -> None:
         """Stop every process of every project (the platform is stopping)."""
