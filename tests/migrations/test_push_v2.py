@@ -271,3 +271,17 @@ def test_unreachable_database_is_reported(tenant: Tenant) -> None:
     target = PushTarget("v2_shared", "host=/nonexistent port=1 dbname=x", "s", "r", "d", "s")
     report = push(target, files(f001="select 1;"), mode="versioned", applied_by="x")
     assert report.errors[0].code == "database_unavailable" and report.exit_code == 1
+
+
+def test_each_committed_file_notifies_rest_workers(tenant: Tenant) -> None:
+    """`NOTIFY pgrst, 'reload schema <tenant schema>'` rides in each applied file's
+    transaction: delivered at its commit, never for a file that rolled back."""
+    with psycopg.connect(tenant.conninfo, autocommit=True) as listener:
+        listener.execute("LISTEN pgrst")
+        report = run(
+            tenant,
+            files(f001="create table a (id int);", f002="create table b (id int);", f003="bad;"),
+        )
+        assert not report.ok and report.applied == 2
+        notes = list(listener.notifies(timeout=1.0))
+    assert [n.payload for n in notes] == [f"reload schema {tenant.schema}"] * 2

@@ -15,7 +15,10 @@ from nested functions or dynamic SQL. The wrapper is re-verified (owner, SECURIT
 body) in the same statement that calls it, and deferred triggers are fired inside the frame
 before control returns to the superuser. Then, after `RESET ROLE`, with search_path pinned
 to pg_catalog: FORCE RLS, the runtime-role ownership check, a check that the file shared
-the tenant schema with no new role, and the ledger row.
+the tenant schema with no new role, the ledger row, and `NOTIFY pgrst, 'reload schema
+t_<s>_api'`: PostgreSQL delivers it at commit, so every REST worker listening on the channel
+starts reloading the tenant's schema cache the moment the file becomes visible (pool workers
+accept it because the sender is a superuser session outside their pool).
 
 v1 (dedicated): statements run as the database owner with search_path `api, public`; the
 exposure audit then rejects the file (42501) if a table in the API schema is writable
@@ -55,6 +58,7 @@ _GUARDED_EXEC = (
     " AND p.prosrc OPERATOR(pg_catalog.=) %s"
 )
 _FIRE_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
+RELOAD_CHANNEL = "pgrst"  # PostgREST's `db-channel` default, which flux rest listens on
 _PIN_PATH = "SET LOCAL search_path TO pg_catalog, pg_temp"
 _HINTS = {
     "55P03": "a table this file changes is locked by another session; retry, or raise lock_timeout",
@@ -317,6 +321,10 @@ class PushSession:
                         "authenticated instead",
                     )
                 )
+            self.conn.execute(
+                "SELECT pg_catalog.pg_notify(%s, %s)",
+                (RELOAD_CHANNEL, f"reload schema {self.target.schema}"),
+            )
             return []
         findings = classify(self.conn, self.target.schema)
         failures = [f for f in findings if f.level == "fail"]
