@@ -275,3 +275,45 @@ async def test_never_a_500_and_failures_change_nothing(
         assert rows(rest_db, "SELECT k, v, n FROM api.kv ORDER BY k") == before
     if r.status_code >= 400:
         assert set(r.json()) == {"code", "details", "hint", "message"}
+
+
+async def test_nul_characters_are_client_errors(client, rest_db):
+    r = await client.patch("/kv?k=eq.%00", json={"v": "x"})
+    assert r.status_code == 400
+    assert r.json()["code"] == "22021"
+    r = await client.post("/kv", json={"k": "\u0000"})
+    assert r.status_code == 400 and r.json()["code"] == "22P05"
+    assert (await client.get("/kv?k=eq.a")).status_code == 200  # the connection is still fine
+    assert rows(rest_db, "SELECT v FROM api.kv WHERE k = 'a'") == [("alpha",)]
+
+
+_ASCII = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    method=st.sampled_from(["POST", "PATCH", "DELETE", "GET"]),
+    target=st.sampled_from(["/kv", "/rpc/greet", "/rpc/total", "/notes"]),
+    key=st.sampled_from(["k", "v", "n", "name", "v.x", "select", "on_conflict", "columns", "or"]),
+    value=st.text(max_size=12),
+    prefer=_ASCII,
+    range_=_ASCII,
+)
+async def test_random_query_and_headers_never_500(
+    client, rest_db, method, target, key, value, prefer, range_
+):
+    before = rows(rest_db, "SELECT k, v, n FROM api.kv ORDER BY k")
+    r = await client.request(
+        method,
+        target,
+        params={key: value},
+        json={"k": "hyp"} if method in ("POST", "PATCH") else None,
+        headers={"Prefer": prefer, "Range": range_},
+    )
+    assert r.status_code < 500, (r.status_code, r.text)
+    if r.status_code >= 300:
+        assert rows(rest_db, "SELECT k, v, n FROM api.kv ORDER BY k") == before

@@ -224,6 +224,13 @@ class Database:
                 return results
             except psycopg.Error as exc:
                 broken = conn.closed or conn.pgconn.status == pq.ConnStatus.BAD
+                if not broken and exc.sqlstate is None and isinstance(exc, psycopg.DataError):
+                    # a parameter psycopg refused to send (a NUL character): the client's fault
+                    if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                        await conn.execute("ROLLBACK")
+                    raise ApiError(
+                        400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00', str(exc)
+                    ) from None
                 if broken or exc.sqlstate is None or exc.sqlstate == "57P01":
                     if broken:
                         self._mark_down()

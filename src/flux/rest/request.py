@@ -151,7 +151,7 @@ def build_request(
         preferences = g.parse_prefer(prefer)
         accept = g.parse_accept(headers.get("accept"))
         rng = None
-        if method in ("GET", "HEAD") and "range" in headers:
+        if (method in ("GET", "HEAD") or path.startswith("/rpc/")) and "range" in headers:
             unit = headers.get("range-unit", "items")
             if unit == "items":
                 rng = g.parse_range_header(headers["range"])
