@@ -208,3 +208,19 @@ def test_run_as_an_unprivileged_user(runner, tmp_path):
     runner.start_process("asuser", spec)
     assert _wait(lambda: log.exists() and log.read_text().strip() == str(user.uid))
     assert os.stat(f"/proc/{runner.info('asuser').pid}").st_uid == user.uid
+
+
+def test_backoff_resets_after_a_stable_run(tmp_path):
+    runner = LocalRunner(
+        tmp_path / "run", backoff_initial=0.05, stable_after=0.3, poll_interval=0.01
+    )
+    lives_a_while = ProcessSpec(argv=[sys.executable, "-c", "import time; time.sleep(0.5)"])
+    dies_at_once = ProcessSpec(argv=[sys.executable, "-c", "raise SystemExit(1)"])
+    try:
+        runner.start_process("steady", lives_a_while)
+        runner.start_process("flappy", dies_at_once)
+        assert _wait(lambda: runner.info("steady").restarts >= 3, 10)
+        assert runner.info("steady").failures == 1  # each crash came after a stable run
+        assert runner.info("flappy").failures >= 3
+    finally:
+        runner.shutdown(2.0)

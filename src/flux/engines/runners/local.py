@@ -67,6 +67,7 @@ class ProcessInfo:
     pid: int | None
     restarts: int
     last_exit_code: int | None
+    failures: int = 0  # consecutive crashes (reset once it stays up `stable_after` seconds)
 
 
 # ---------------------------------------------------------------------- units
@@ -316,7 +317,7 @@ class LocalRunner:
         if state == RUNNING and not entry.unit.alive():
             state = BACKOFF  # crashed; the watcher has not noticed yet
         pid = entry.unit.pid() if state == RUNNING else None
-        return ProcessInfo(name, state, pid, entry.restarts, entry.last_exit_code)
+        return ProcessInfo(name, state, pid, entry.restarts, entry.last_exit_code, entry.failures)
 
     def state(self, name: str) -> str:
         return self.info(name).state
