@@ -326,6 +326,11 @@ def test_repair_fixes_taken_port_and_lost_passwords(engine, project):
     assert any("moved the REST process" in line for line in done)
     assert project.runner_data["api_port"] != old_port
     assert _hello(engine, project)["user"] == "authenticator"
+    engine.stop(project)
+    lost = dataclasses.replace(project, runner_data={})  # e.g. a catalog row restored by hand
+    engine.repair(lost)
+    assert lost.runner_data["dir"] == project.runner_data["dir"]
+    assert engine.status(lost) == "running" and _hello(engine, lost)["user"] == "authenticator"
 
 
 def test_restore_running_after_platform_restart(tmp_path, pg_templates):

@@ -330,6 +330,10 @@ class DedicatedEngine:
     def repair(self, project: Project) -> list[str]:
         """Recreate what is missing, re-run the bootstrap, fix ports, start. Returns what it did."""
         with self._lock(project):
+            data = project.runner_data
+            data.setdefault("dir", f"{project.hash}-{project.slug}")
+            for key in ("pg_port", "api_port"):
+                data[key] = data.get(key) or free_port()
             layout = self._layout(project)
             cluster = self._cluster(project)
             state = cluster.status()
