@@ -199,6 +199,8 @@ async def test_body_limits(catalog, make_gateway) -> None:
         assert streamed.status_code == 200 and streamed.json()["body"] == "y" * 90
         too_big = await http.post("/t", content=chunks(4), headers=project.auth())
         assert too_big.status_code == 413
+        anonymous = await http.post("/t", content=chunks(4))  # auth first, then the body
+        assert anonymous.status_code == 401
     assert pool.calls == 2
 
 

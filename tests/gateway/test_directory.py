@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from flux.gateway.directory import CatalogUnavailable, Directory
@@ -120,3 +122,18 @@ async def test_redis_shared_cache_and_outage(catalog, redis_server) -> None:
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_evict_from_a_control_plane_thread(catalog, redis_server) -> None:
+    app = catalog.add_project("threaded")
+    directory = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=300)
+    other = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
+    try:
+        assert (await directory.by_hash(app.hash)).slug == "threaded"
+        catalog.execute("UPDATE projects SET slug = 'renamed' WHERE hash = %s", (app.hash,))
+        await asyncio.to_thread(directory.evict, hash=app.hash)  # sync hook, other thread
+        assert (await directory.by_hash(app.hash)).slug == "renamed"
+        assert (await other.by_hash(app.hash)).slug == "renamed"  # Redis holds the fresh copy
+    finally:
+        await directory.aclose()
+        await other.aclose()

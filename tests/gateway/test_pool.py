@@ -259,6 +259,7 @@ async def test_redis_stopped_mid_run(catalog, fresh_db, tenant_db, redis_server)
         catalog, fresh_db, tenant_db, redis_url=redis_server.url, rate_limit_per_minute=100000
     )
     statuses: list[int] = []
+    failures: list[str] = []
     async with lifespan(pool), lifespan(built.app), built.client() as http:
 
         async def traffic(seconds: float) -> None:
@@ -270,6 +271,8 @@ async def test_redis_stopped_mid_run(catalog, fresh_db, tenant_db, redis_server)
                         headers=project.auth(),
                     )
                     statuses.append(response.status_code)
+                    if response.status_code != 200:
+                        failures.append(response.text)
 
         await traffic(0.5)
         stopping = asyncio.get_running_loop().run_in_executor(None, redis_server.stop)
@@ -277,4 +280,19 @@ async def test_redis_stopped_mid_run(catalog, fresh_db, tenant_db, redis_server)
         await stopping
         built.app.state.gateway.directory.evict()  # force catalog reads with Redis gone
         await traffic(0.5)
-    assert len(statuses) > 10 and set(statuses) == {200}
+    assert len(statuses) > 10 and set(statuses) == {200}, failures[:3]
+
+
+async def test_gateway_lifespan_runs_the_pool_lifespan(catalog, tenant_db) -> None:
+    pool = rest_app.build_app(
+        RestConfig(db_uri=tenant_db, db_schemas=(), pool_mode=True, pool_jwt_secret=POOL_SECRET)
+    )
+    app = build_gateway_app(
+        directory=Directory(catalog.conninfo),
+        pool_app=pool,
+        pool_jwt_secret=POOL_SECRET,
+        base_domain="localhost",
+    )
+    async with lifespan(app):
+        assert pool.state.engine.started
+    assert not pool.state.engine.started

@@ -1,10 +1,11 @@
 """The gateway ASGI app: Service URL → checks → REST pool (v2, in process) or REST process (v1).
 
 Order per request: CORS preflight → host/path → project (404 when unknown, no tenant DB
-touched) → rate limit (429) → status/maintenance (503) → body size (413) → project JWT (v2,
-401) → in-flight cap (503) → forward. v2 requests reach the pool ASGI app with the route
-prefix removed, `Authorization` replaced by a bridge JWT and the profile headers set to the
-tenant schema. One access-log line per request; tokens are never logged or echoed.
+touched) → rate limit (429) → status/maintenance (503) → declared body size (413) → project
+JWT (v2, 401) → chunked body size (413) → in-flight cap (503) → forward. v2 requests reach the
+pool ASGI app with the route prefix removed, `Authorization` replaced by a bridge JWT and the
+profile headers set to the tenant schema. One access-log line per request; tokens are never
+logged or echoed.
 """
 
 from __future__ import annotations
@@ -215,17 +216,17 @@ class Gateway:
         reject = reject or check_body_size(_header(scope, b"content-length"), self._max_body)
         if reject is not None:
             return reject
-        if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding"):
-            buffered = await _buffer_body(receive, self._max_body)
-            if isinstance(buffered, Reject):
-                return buffered
-            receive = buffered
         if project.mode == "v2_shared":
             forward = self._v2(scope, route, project)
         else:
             forward = self._v1(scope, route, project)
         if isinstance(forward, Reject):
             return forward
+        if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding"):
+            buffered = await _buffer_body(receive, self._max_body)  # only once authenticated
+            if isinstance(buffered, Reject):
+                return buffered
+            receive = buffered
         reject = self.in_flight.acquire(project.hash)
         if reject is not None:
             return reject
@@ -326,8 +327,9 @@ def build_gateway_app(
     activity: ActivityRecorder | None = None,
     upstream_read_timeout: float = 60.0,
 ) -> Starlette:
-    """The gateway as a Starlette app. It owns (and closes on shutdown) the directory and the
-    activity recorder given to it; `app.state.gateway` is the live `Gateway`."""
+    """The gateway as a Starlette app. Its lifespan also runs the pool app's (when the pool is
+    a Starlette app) and closes the directory and activity recorder given to it on shutdown;
+    `app.state.gateway` is the live `Gateway` (`.directory.evict(...)` for the control plane)."""
     gateway = Gateway(
         directory=directory,
         pool_app=pool_app,
@@ -342,8 +344,13 @@ def build_gateway_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await gateway.aclose()
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(pool_app, Starlette):  # the in-process pool starts and stops with us
+                await stack.enter_async_context(pool_app.router.lifespan_context(pool_app))
+            try:
+                yield
+            finally:
+                await gateway.aclose()
 
     app = _GatewayStarlette(routes=[Mount("", app=gateway)], lifespan=lifespan)
     app.state.gateway = gateway

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 log = logging.getLogger("flux.gateway.redis")
 T = TypeVar("T")
@@ -46,7 +45,7 @@ class RedisLink:
             return None
         try:
             return await call(self._client)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # RedisError, OSError, EOFError mid-read...: never fatal here
             now = time.monotonic()
             self._down_until = now + self._backoff
             if now - self._last_logged >= self._log_interval:
