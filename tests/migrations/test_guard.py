@@ -40,7 +40,10 @@ def violation(sql: str, policy: SharedPolicy | None = POLICY):
         "create function f() returns void language plpgsql as $$ begin set role x; end $$;",
         "comment on table t is 'SET ROLE postgres; flux.x';",
         "set search_path to t_aaaaaaaaaaaa_api; set local statement_timeout = '1s';",
-        "grant select on t to authenticated; revoke insert on t from anon;",
+        "grant select on t to authenticated; revoke insert on t from authenticated;",
+        "create table anon (id int); select * from anon; alter table anon rename to anon2;",
+        "create policy anon on t to authenticated using (true);"
+        " grant select on anon to authenticated;",
         "select set_config('request.jwt.claims', '{}', true);",
         "create or replace function f() returns int language sql begin atomic select 1; end;",
         "do $$ begin perform 1; end $$;",
@@ -93,6 +96,18 @@ def test_allowed(sql: str) -> None:
             36,
         ),
         ("alter function pg_temp.f() security invoker;", "other_schema", 1, 16),
+        ("grant select on t to anon, authenticated;", "anon_role", 1, 22),
+        ("grant select on t to authenticated, ANON;", "anon_role", 1, 37),
+        ('grant usage on schema public to "anon";', "anon_role", 1, 33),
+        ("revoke insert on t from anon;", "anon_role", 1, 25),
+        ("create policy p on t for select\n  to anon using (true);", "anon_role", 2, 6),
+        ("alter policy p on t to /* who */ anon;", "anon_role", 1, 34),
+        (
+            "alter default privileges grant select on tables to anon;",
+            "anon_role",
+            1,
+            52,
+        ),
         ("begin;", "transaction_control", 1, 1),
         ("commit;", "transaction_control", 1, 1),
         ("start transaction;", "transaction_control", 1, 1),
@@ -111,5 +126,14 @@ def test_dedicated_only_refuses_transaction_control_and_unterminated() -> None:
 
 
 def test_sqlstates() -> None:
-    found = {sql: check_file(parse(sql), POLICY) for sql in ("select 'x", "commit;", "set role x;")}
-    assert [f[1].sqlstate for f in found.values() if f] == ["42601", "0A000", "42501"]
+    sqls = ("select 'x", "commit;", "set role x;", "grant select on t to anon;")
+    found = {sql: check_file(parse(sql), POLICY) for sql in sqls}
+    assert [f[1].sqlstate for f in found.values() if f] == ["42601", "0A000", "42501", "42704"]
+
+
+def test_anon_refusal_explains_v2_has_no_anonymous_role() -> None:
+    found = check_file(parse("grant select on todos to anon, authenticated;"), POLICY)
+    assert found is not None
+    assert found[1].message == "role anon does not exist on a v2 shared project"
+    assert found[1].hint == "v2 shared projects have no anonymous role: use TO authenticated"
+    assert check_file(parse("grant select on todos to anon;"), None) is None  # v1 has anon

@@ -4,7 +4,8 @@ For every engine: no transaction control (each file is already one transaction) 
 unterminated strings, identifiers, comments or dollar bodies. For the shared (v2) engine
 also: no extensions, no superuser-only or cluster-wide statements, no role switching (`SET
 ROLE`, `RESET ROLE`, `SET SESSION AUTHORIZATION`, `RESET ALL`, `set_config('role', …)`), no
-role-membership grants, and no references to other schemas — a qualifier or `SCHEMA x`
+role-membership grants, no grants or policies naming `anon` (v2 has no anonymous role: every
+request carries a project JWT), and no references to other schemas — a qualifier or `SCHEMA x`
 naming an existing schema other than the tenant's, `pg_catalog`, `information_schema`, or
 `auth` (functions only). These checks see code only (never bodies or strings); the real
 barrier is privileges and the security-definer execution in `flux.migrations.executor`.
@@ -55,7 +56,15 @@ _SUPERUSER_PREFIXES = (
     ("IMPORT", "FOREIGN", "SCHEMA"),
 )
 _ROLE_GUCS = ("ROLE", "SESSION_AUTHORIZATION")
-_SQLSTATES = {"unterminated": "42601", "transaction_control": "0A000"}
+_SQLSTATES = {"unterminated": "42601", "transaction_control": "0A000", "anon_role": "42704"}
+# Statements whose role list (after TO, or FROM for REVOKE) names grantees.
+_GRANTEE_STATEMENTS = (
+    ("GRANT",),
+    ("REVOKE",),
+    ("CREATE", "POLICY"),
+    ("ALTER", "POLICY"),
+    ("ALTER", "DEFAULT", "PRIVILEGES"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +259,34 @@ def _references(stmt: Statement, policy: SharedPolicy) -> Violation | None:
     return None
 
 
+def _anon_grantee(stmt: Statement) -> Violation | None:
+    """`anon` in the role list of a GRANT, REVOKE, policy or default privileges (Supabase
+    files grant to `anon, authenticated`); v2 has no such role, so say so before anything runs."""
+    if not _starts(_leading_names(stmt, 3), _GRANTEE_STATEMENTS):
+        return None
+    sig = stmt.significant
+    for k, tok in enumerate(sig):
+        if not (tok.kind is Kind.WORD and tok.upper in ("TO", "FROM")):
+            continue
+        j = k + 1
+        while j < len(sig) and (name := _name(sig[j])) is not None:
+            if name == "anon":
+                return _violation(
+                    sig[j],
+                    "anon_role",
+                    "role anon does not exist on a v2 shared project",
+                    "v2 shared projects have no anonymous role: use TO authenticated",
+                )
+            if j + 1 < len(sig) and sig[j + 1].text == ",":
+                j += 2
+            else:
+                break
+    return None
+
+
 def check_shared(stmt: Statement, policy: SharedPolicy) -> Violation | None:
     """v2 checks on a statement as written in the file."""
-    return _statement_level(stmt) or _references(stmt, policy)
+    return _statement_level(stmt) or _anon_grantee(stmt) or _references(stmt, policy)
 
 
 def check_file(
