@@ -484,7 +484,7 @@ class RestEngine:
         )
         kind = "put" if plan.put else plan.kind
         representation = plan.return_ == "representation"
-        checks = []
+        checks: list[Check] = []
         if media.singular and representation:
             checks.append(_singular_check)
         if (
@@ -565,7 +565,7 @@ class RestEngine:
             ("PGRST200", "PGRST202"),
         )
         media = await self._negotiate(api, scalar_media(plan.routine))
-        checks = []
+        checks: list[Check] = []
         if media.singular:
             checks.append(_singular_check)
         if prefs.handling == "strict" and prefs.max_affected is not None and media.kind != "plan":

@@ -127,7 +127,9 @@ def plan_mutate(
     prefs = request.preferences
     q = request.query
     method = request.method
-    kind: Kind = {"POST": "insert", "PUT": "insert", "PATCH": "update"}.get(method, "delete")  # type: ignore[assignment]
+    kind: Kind = (
+        "insert" if method in ("POST", "PUT") else "update" if method == "PATCH" else "delete"
+    )
     plan = MutatePlan(kind, snapshot.schema, relation, return_=prefs.return_ or "minimal")
     plan.defaults = prefs.missing == "default"
 

@@ -525,11 +525,11 @@ def _mutation(b: _Builder, plan: MutatePlan) -> str:
             f"{range_join}{returning}"
         )
     if not fields:
-        cols = plan.returning
+        wanted = plan.returning
         sel = (
             f"{target}.*"
-            if cols == ("*",)
-            else (", ".join(f"{target}.{ident(c)}" for c in cols) or "NULL")
+            if wanted == ("*",)
+            else (", ".join(f"{target}.{ident(c)}" for c in wanted) or "NULL")
         )
         return f"SELECT {sel} FROM {target} WHERE false"
     if not bounded:
