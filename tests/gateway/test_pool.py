@@ -296,3 +296,47 @@ async def test_gateway_lifespan_runs_the_pool_lifespan(catalog, tenant_db) -> No
     async with lifespan(app):
         assert pool.state.engine.started
     assert not pool.state.engine.started
+
+
+async def test_slow_query_storm_is_capped_per_project(catalog, fresh_db, tenant_db) -> None:
+    """A pg_sleep storm in A: excess requests get 503 at once, B keeps answering quickly."""
+    a = catalog.add_project("stormy", rate_limit_per_minute=10_000)
+    b = catalog.add_project("calm", rate_limit_per_minute=10_000)
+    provision_tenant(fresh_db, a, "notes", ["a"])
+    provision_tenant(fresh_db, b, "notes", ["b"])
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        schema = f"t_{a.shortid}_api"
+        conn.execute(f"CREATE VIEW {schema}.slow AS SELECT pg_sleep(1)::text AS slept")
+        conn.execute(f"GRANT SELECT ON {schema}.slow TO t_{a.shortid}_role")
+    pool = rest_app.build_app(
+        RestConfig(
+            db_uri=tenant_db, db_schemas=(), pool_mode=True, pool_jwt_secret=POOL_SECRET, db_pool=5
+        )
+    )
+    app = build_gateway_app(
+        directory=Directory(catalog.conninfo),
+        pool_app=pool,
+        pool_jwt_secret=POOL_SECRET,
+        base_domain="localhost",
+        in_flight_cap=3,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url=f"http://{a.host}") as on_a,
+        httpx.AsyncClient(transport=transport, base_url=f"http://{b.host}") as on_b,
+    ):
+        assert (await on_b.get("/notes", headers=b.auth())).status_code == 200  # warm
+
+        async def timed(client: httpx.AsyncClient, path: str, project: Project):
+            started = time.monotonic()
+            response = await client.get(path, headers=project.auth())
+            return response.status_code, time.monotonic() - started
+
+        storm = [asyncio.create_task(timed(on_a, "/slow", a)) for _ in range(12)]
+        await asyncio.sleep(0.1)
+        calm = [await timed(on_b, "/notes", b) for _ in range(5)]
+        stormed = await asyncio.gather(*storm)
+    assert sorted(status for status, _ in stormed) == [200] * 3 + [503] * 9
+    assert all(seconds < 0.5 for status, seconds in stormed if status == 503)
+    assert all(status == 200 and seconds < 0.5 for status, seconds in calm), calm
