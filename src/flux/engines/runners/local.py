@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -327,10 +328,16 @@ class LocalRunner:
             return sorted(self._units)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop every unit and the watcher (used when the platform stops)."""
+        """Stop every unit and the watcher (used when the platform stops): plain processes
+        first (they may use the databases), then clusters, each group in parallel."""
         self._stopping.set()
-        for name in self.names():
-            self.stop(name, timeout)
+        with self._lock:
+            units = list(self._units.items())
+        children = [name for name, entry in units if isinstance(entry.unit, _Child)]
+        clusters = [name for name, entry in units if not isinstance(entry.unit, _Child)]
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="flux-stop") as pool:
+            for group in (children, clusters):
+                list(pool.map(lambda name: self.stop(name, timeout), group))
         if self._watcher is not None:
             self._watcher.join(timeout)
             self._watcher = None
