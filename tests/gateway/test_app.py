@@ -73,6 +73,30 @@ async def test_v2_request_reaches_pool_with_bridge_token(catalog, make_gateway) 
     assert headers["authorization"].startswith("Bearer ")
 
 
+@pytest.mark.parametrize(
+    ("asked", "forwarded"),
+    [
+        (None, "own"),
+        ("public", "own"),
+        (" public ", "own"),
+        ("own", "own"),
+        ("t_000000000000_api", "t_000000000000_api"),
+        ("flux", "flux"),
+    ],
+)
+async def test_profile_headers(catalog, make_gateway, asked, forwarded) -> None:
+    project = catalog.add_project("profiles")
+    own = f"t_{project.shortid}_api"
+    headers = project.auth()
+    if asked is not None:
+        value = own if asked == "own" else asked
+        headers |= {"Accept-Profile": value, "Content-Profile": value}
+    async with client(make_gateway(), project.host) as http:
+        echo = (await http.get("/t", headers=headers)).json()["headers"]
+    expected = own if forwarded == "own" else forwarded
+    assert echo["accept-profile"] == echo["content-profile"] == expected
+
+
 async def test_path_form_and_legacy_host(catalog, make_gateway) -> None:
     project = catalog.add_project("my-app")
     app = make_gateway()

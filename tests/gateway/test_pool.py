@@ -138,6 +138,9 @@ async def test_valid_project_jwt_reads_rows(stack: Stack) -> None:
             f"/api--{a.slug}--{a.hash}/rest/v1/notes?id=eq.2", headers=a.auth()
         )
     assert by_path.status_code == 200 and by_path.json() == [{"id": 2, "body": "a-two"}]
+    async with stack.client(a.host) as http:  # supabase-js's default profile
+        public = await http.get("/notes?id=eq.1", headers={**a.auth(), "Accept-Profile": "public"})
+    assert public.status_code == 200 and public.json() == [{"id": 1, "body": "a-one"}]
     _assert_no_leak(stack, [response, by_path])
 
 
@@ -163,7 +166,7 @@ async def test_writes_through_the_gateway(stack: Stack) -> None:
         created = await http.post(
             "/notes",
             json={"id": 3, "body": "a-three"},
-            headers={**a.auth(), "Prefer": "return=representation"},
+            headers={**a.auth(), "Prefer": "return=representation", "Content-Profile": "public"},
         )
         if created.status_code == 400 and created.json().get("code") == "PGRST127":
             pytest.skip("the REST pool does not implement writes yet (PGRST127)")

@@ -252,11 +252,13 @@ class Gateway:
         schema = project.schema.encode()
         headers = [(k, v) for k, v in scope["headers"] if k not in _STRIPPED]
         headers.append((b"authorization", b"Bearer " + token.encode()))
-        # A profile the client asked for is passed on so the pool answers 406 for a foreign
-        # schema (as PostgREST does); the bridge role could not read it anyway.
+        # The tenant's schema is its `public`: supabase-js sends `Accept-Profile: public` by
+        # default. Any other schema is passed on so the pool answers 406 like PostgREST (the
+        # bridge role could not read it anyway).
         for name in (b"accept-profile", b"content-profile"):
-            asked = _header(scope, name)
-            headers.append((name, asked.encode("latin-1") if asked else schema))
+            asked = (_header(scope, name) or "").strip()
+            own = asked in ("", "public", project.schema)
+            headers.append((name, schema if own else asked.encode("latin-1")))
         child = {**scope, "path": route.path, "headers": headers}
         raw_path = _strip_raw_prefix(scope.get("raw_path"), route.prefix)
         if raw_path is None:
