@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
 import pytest
 
 from flux.gateway.directory import CatalogUnavailable, Directory
@@ -137,3 +138,25 @@ async def test_evict_from_a_control_plane_thread(catalog, redis_server) -> None:
     finally:
         await directory.aclose()
         await other.aclose()
+
+
+async def test_catalog_outage_serves_stale_routes_and_fails_unknown_ones(catalog) -> None:
+    app = catalog.add_project("steady")
+    directory = Directory(catalog.conninfo, ttl=0.0, catalog_timeout=1.0)
+    dbname = psycopg.conninfo.conninfo_to_dict(catalog.conninfo)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(catalog.conninfo, dbname="postgres")
+    try:
+        assert (await directory.by_hash(app.hash)).slug == "steady"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,),
+            )
+        assert (await directory.by_hash(app.hash)).slug == "steady"  # stale, not an error
+        with pytest.raises(CatalogUnavailable):
+            await directory.by_hash("0000000")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+        await directory.aclose()

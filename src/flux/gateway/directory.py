@@ -39,6 +39,7 @@ _HASH_OF_DOMAIN = (
 )
 _ROUTE_PREFIX = "flux:gw:route:"
 _DOMAIN_PREFIX = "flux:gw:dom:"
+_WARN_INTERVAL = 30.0  # seconds between "catalog lookup failed" log lines
 
 
 class CatalogUnavailable(FluxError):
@@ -118,6 +119,7 @@ class Directory:
         self._bypass: set[str] = set()  # Redis keys to skip until re-read from the catalog
         self._bypass_all = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._last_warned = float("-inf")
 
     async def resolve(self, key: RouteKey) -> ProjectRoute | None:
         """The project a route key names, or None (unknown host, wrong slug for the hash)."""
@@ -274,7 +276,10 @@ class Directory:
                 cur = await conn.execute(sql, (param,))
                 return await cur.fetchone()
         except (psycopg.Error, OSError, TimeoutError) as exc:
-            log.warning("catalog lookup failed: %s", type(exc).__name__)
+            now = time.monotonic()
+            if now - self._last_warned >= _WARN_INTERVAL:
+                self._last_warned = now
+                log.warning("catalog lookup failed: %s", type(exc).__name__)
             raise CatalogUnavailable() from exc
 
     async def _open_pool(self) -> AsyncConnectionPool:
