@@ -86,7 +86,7 @@ def test_crash_is_restarted_and_stop_is_final(runner, tmp_path):
 
 def test_backoff_doubles_between_restarts(tmp_path):
     runner = LocalRunner(tmp_path / "run", backoff_initial=0.1, backoff_max=10, poll_interval=0.01)
-    spec = ProcessSpec(argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    spec = ProcessSpec(argv=["sh", "-c", "exit 3"])
     try:
         runner.start_process("flappy", spec)
         time.sleep(1.2)  # attempts at ~0.1, 0.3, 0.7 (then 1.5) → 3 restarts, not dozens
@@ -214,8 +214,8 @@ def test_backoff_resets_after_a_stable_run(tmp_path):
     runner = LocalRunner(
         tmp_path / "run", backoff_initial=0.05, stable_after=0.3, poll_interval=0.01
     )
-    lives_a_while = ProcessSpec(argv=[sys.executable, "-c", "import time; time.sleep(0.5)"])
-    dies_at_once = ProcessSpec(argv=[sys.executable, "-c", "raise SystemExit(1)"])
+    lives_a_while = ProcessSpec(argv=["sleep", "0.5"])
+    dies_at_once = ProcessSpec(argv=["false"])  # a binary: lives milliseconds even under load
     try:
         runner.start_process("steady", lives_a_while)
         runner.start_process("flappy", dies_at_once)
