@@ -9,7 +9,7 @@ import psycopg
 from mig_support import Tenant, files, scalar
 
 from flux.migrations import PushLimits, PushReport, ledger, push
-from flux.migrations.ledger import ensure_ledger
+from flux.migrations.ledger_tables import ensure_ledger
 
 SLOW = "create table slow (id int);\nselect pg_sleep(1.5);\n"
 

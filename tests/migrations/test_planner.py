@@ -6,7 +6,7 @@ import pytest
 
 from flux.errors import BadInput
 from flux.migrations.files import MAX_FILE_BYTES, MigrationFile
-from flux.migrations.ledger import LedgerRow
+from flux.migrations.ledger_tables import LedgerRow
 from flux.migrations.lexer import parse
 from flux.migrations.planner import make_plan
 from flux.migrations.summary import summarise

@@ -39,7 +39,7 @@ from flux.migrations import postchecks
 from flux.migrations.adapt import AdaptedStatement, TenantNames, adapt_statement, identity
 from flux.migrations.audit import Finding, classify
 from flux.migrations.guard import SharedPolicy
-from flux.migrations.ledger import LedgerKind, LedgerRow, ensure_ledger, read_ledger, record
+from flux.migrations.ledger_tables import LedgerKind, LedgerRow, ensure_ledger, read_ledger, record
 from flux.migrations.lexer import Statement, parse, position_of
 from flux.migrations.report import PushError
 from flux.migrations.summary import headline

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from flux.errors import BadInput
 from flux.migrations.files import MigrationFile, Mode
-from flux.migrations.ledger import LedgerRow
+from flux.migrations.ledger_tables import LedgerRow
 from flux.migrations.lexer import parse
 from flux.migrations.summary import DdlSummary, summarise
 

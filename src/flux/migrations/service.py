@@ -16,7 +16,7 @@ from flux.migrations.audit import Finding, audit_v1
 from flux.migrations.executor import LockBusy, PushSession, connect, shared_policy
 from flux.migrations.files import MAX_FILE_BYTES, MODES, MigrationFile, Mode
 from flux.migrations.guard import SharedPolicy, Violation, check_file
-from flux.migrations.ledger import LedgerKind, LedgerRow, read_ledger
+from flux.migrations.ledger_tables import LedgerKind, LedgerRow, read_ledger
 from flux.migrations.lexer import parse
 from flux.migrations.planner import Plan, PlannedFile, make_plan
 from flux.migrations.report import Operation, PushError, PushEvent, PushReport
