@@ -22,6 +22,7 @@ from flux.cli.user_config import config_path, load_user_config, update_user_conf
 from flux.config import Settings
 from flux.control.app import build_control_app
 from flux.control.context import ControlContext
+from flux.control.lifecycle import restore_dedicated
 from flux.embedded import (
     EmbeddedState,
     ensure_admin_token,
@@ -29,6 +30,8 @@ from flux.embedded import (
     open_catalog,
     start_database,
 )
+from flux.engines.runners.local import LocalRunner
+from flux.engines.v1_dedicated import DedicatedEngine
 from flux.engines.v2_shared import SharedEngine
 from flux.errors import FluxError
 from flux.gateway.app import build_gateway_app
@@ -73,6 +76,8 @@ class Platform:
         self.state: EmbeddedState = load_state(settings.home)
         self.servers: list[_QuietServer] = []
         self.catalog = None
+        self.runner = LocalRunner(self.state.home / "run" / "units")
+        self.dedicated = DedicatedEngine(self.state.home, self.state.templates, self.runner)
 
     def prepare(self) -> None:
         start_database(self.state)
@@ -94,7 +99,10 @@ class Platform:
         s = self.settings
         return ControlContext(
             catalog=self.catalog,
-            engines={"v2_shared": SharedEngine(self.state.shared_conninfo())},
+            engines={
+                "v2_shared": SharedEngine(self.state.shared_conninfo()),
+                "v1_dedicated": self.dedicated,
+            },
             base_domain=s.base_domain,
             gateway_host=s.host,
             gateway_port=s.gateway_port,
@@ -138,8 +146,7 @@ class Platform:
     async def serve(self) -> None:
         ctx = self.context()
         s = self.settings
-        pool_app, gateway_app = self.data_path(ctx)
-        await pool_app.state.engine.start()
+        _, gateway_app = self.data_path(ctx)  # the gateway's lifespan runs the pool's
         self.servers = [
             _server(build_control_app(ctx), s.host, s.api_port),
             _server(gateway_app, s.host, s.gateway_port, lifespan="on"),
@@ -147,12 +154,9 @@ class Platform:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        try:
-            await self._run_servers()
-        finally:
-            await pool_app.state.engine.stop()
+        await self._run_servers(ctx)
 
-    async def _run_servers(self) -> None:
+    async def _run_servers(self, ctx: ControlContext) -> None:
         s = self.settings
         tasks = [asyncio.create_task(server.serve()) for server in self.servers]
         while not all(server.started for server in self.servers):
@@ -166,13 +170,26 @@ class Platform:
                 )
             await asyncio.sleep(0.02)
         self._banner()
+        restoring = asyncio.create_task(self._restore_dedicated(ctx))
         await asyncio.gather(*tasks)
+        restoring.cancel()
+
+    async def _restore_dedicated(self, ctx: ControlContext) -> None:
+        """Bring back the dedicated projects that were running when Flux last stopped."""
+        outcome = await asyncio.to_thread(restore_dedicated, ctx)
+        for project, error in outcome:
+            if error:
+                _say(f"  ! {project.slug} ({project.hash}) did not start: {error}")
+        started = sum(1 for _, error in outcome if not error)
+        if started:
+            _say(f"Restored {started} dedicated project(s).")
 
     def request_stop(self) -> None:
         for server in self.servers:
             server.should_exit = True
 
     def shutdown(self) -> None:
+        self.dedicated.shutdown()
         if self.catalog is not None:
             self.catalog.close()
         self.state.cluster.stop()
