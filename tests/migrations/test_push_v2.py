@@ -219,9 +219,14 @@ def test_after_push_and_events(tenant: Tenant) -> None:
         after_push=lambda: calls.append("reload"),
         on_event=events.append,
     )
-    assert calls == ["reload", "reload"]
+    assert calls == ["reload"]  # once per push that applied something
     assert [e.line for e in events] == report.lines
     assert report.to_json()["files"][0]["status"] == "applied"
+    run(tenant, files(f001="select 1;", f002="select 2;"), after_push=lambda: calls.append("x"))
+    assert calls == ["reload"]  # nothing applied: no reload
+    failing = files(f003="select 3;", f004="bad;")
+    assert not run(tenant, failing, after_push=lambda: calls.append("partial")).ok
+    assert calls == ["reload", "partial"]  # 003 stays applied, so the cache must see it
 
 
 def test_opaque_text_reaches_the_database_unadapted(tenant: Tenant) -> None:

@@ -1,8 +1,9 @@
 """Migration routes: `POST push` and `GET projects/{hash}/migrations` (SPEC §4, §7).
 
 The CLI reads and discovers files locally and sends their text; the service in
-`flux.migrations` plans, guards and applies them. After each applied file the project's REST
-schema cache is refreshed (ControlContext.schema_changed), so the next request sees it.
+`flux.migrations` plans, guards and applies them. Before a push that applied anything answers,
+the project's REST schema cache is refreshed (ControlContext.schema_changed), so the next
+request sees it; other REST workers are told by the NOTIFY each applied v2 file commits with.
 """
 
 from __future__ import annotations

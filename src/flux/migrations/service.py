@@ -160,30 +160,37 @@ def _execute(
         None if plan.mode == "raw" else ("repeatable" if plan.mode == "repeatable" else "versioned")
     )
     failed = False
-    for item in plan.items:
-        name = item.file.name
-        if failed:
-            report.files.append(_file_json(item, "not_run"))
-            continue
-        if item.action == "skip":
-            report.skipped += 1
-            report.say("skip", name, f"✓ {name} already applied")
-            report.files.append(_file_json(item, "skipped"))
-            continue
-        report.say("applying", name, f"→ {name} applying...")
-        result = session.apply(name, item.file.sql, item.key, kind, item.file.checksum, applied_by)
-        if session.target.engine == "v1_dedicated" and result.error is None:
-            report.warnings = [f.to_json() for f in result.warnings]
-        if result.error is not None:
-            failed = True
-            report.errors.append(result.error)
-            report.say("failed", name, f"✗ {name} failed{result.error.describe()}")
-            report.files.append(_file_json(item, "failed", result.duration_ms))
-            continue
-        report.applied += 1
-        report.say("applied", name, f"✓ {name} applied")
-        report.files.append(_file_json(item, "applied", result.duration_ms))
-        if after_push is not None:
+    try:
+        for item in plan.items:
+            name = item.file.name
+            if failed:
+                report.files.append(_file_json(item, "not_run"))
+                continue
+            if item.action == "skip":
+                report.skipped += 1
+                report.say("skip", name, f"✓ {name} already applied")
+                report.files.append(_file_json(item, "skipped"))
+                continue
+            report.say("applying", name, f"→ {name} applying...")
+            result = session.apply(
+                name, item.file.sql, item.key, kind, item.file.checksum, applied_by
+            )
+            if session.target.engine == "v1_dedicated" and result.error is None:
+                report.warnings = [f.to_json() for f in result.warnings]
+            if result.error is not None:
+                failed = True
+                report.errors.append(result.error)
+                report.say("failed", name, f"✗ {name} failed{result.error.describe()}")
+                report.files.append(_file_json(item, "failed", result.duration_ms))
+                continue
+            report.applied += 1
+            report.say("applied", name, f"✓ {name} applied")
+            report.files.append(_file_json(item, "applied", result.duration_ms))
+    finally:
+        if after_push is not None and report.applied:
+            # Once, before the push answers — also when a later file failed or the connection
+            # dropped (SPEC §7 reload guarantee). Reloading after every file made a push of N
+            # files re-read a schema of up to N tables N times.
             after_push()
     _report_missing(report, plan)
     verdict = "Failed" if failed else "Done"
