@@ -160,3 +160,48 @@ async def test_catalog_outage_serves_stale_routes_and_fails_unknown_ones(catalog
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
         await directory.aclose()
+
+
+class GatedDirectory(Directory):
+    """Holds each (real) catalog answer until `gate` opens, to line up an eviction race."""
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__(conninfo, ttl=300)
+        self.gate = asyncio.Event()
+
+    async def _route(self, hash_: str):
+        route = await super()._route(hash_)
+        await self.gate.wait()
+        return route
+
+
+async def test_eviction_during_a_load_is_not_undone(catalog) -> None:
+    app = catalog.add_project("before")
+    directory = GatedDirectory(catalog.conninfo)
+    try:
+        early = asyncio.create_task(directory.by_hash(app.hash))
+        await asyncio.sleep(0.3)  # the early load has read the old row and waits at the gate
+        catalog.execute("UPDATE projects SET slug = 'after' WHERE hash = %s", (app.hash,))
+        directory.evict(hash=app.hash)
+        directory.gate.set()
+        assert (await early).slug == "before"
+        assert (await directory.by_hash(app.hash)).slug == "after"  # the old row was not cached
+    finally:
+        await directory.aclose()
+
+
+async def test_lookup_after_eviction_does_not_join_an_older_load(catalog) -> None:
+    app = catalog.add_project("before")
+    directory = GatedDirectory(catalog.conninfo)
+    try:
+        early = asyncio.create_task(directory.by_hash(app.hash))
+        await asyncio.sleep(0.3)
+        catalog.execute("UPDATE projects SET slug = 'after' WHERE hash = %s", (app.hash,))
+        directory.evict(hash=app.hash)
+        late = asyncio.create_task(directory.by_hash(app.hash))
+        await asyncio.sleep(0.3)
+        directory.gate.set()
+        assert (await early).slug == "before"
+        assert (await late).slug == "after"
+    finally:
+        await directory.aclose()

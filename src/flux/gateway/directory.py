@@ -120,6 +120,7 @@ class Directory:
         self._bypass_all = False
         self._background: set[asyncio.Task[Any]] = set()
         self._last_warned = float("-inf")
+        self._generation = 0  # bumped by evict(): loads started earlier are not cached
 
     async def resolve(self, key: RouteKey) -> ProjectRoute | None:
         """The project a route key names, or None (unknown host, wrong slug for the hash)."""
@@ -144,6 +145,8 @@ class Directory:
         local cache is cleared at once, the next lookup of an evicted key reads the catalog
         (bypassing Redis), and the shared Redis entries are deleted in the background.
         """
+        self._generation += 1
+        self._pending.clear()  # loads already running may have read the old row
         if hash is None and hostname is None:
             self._routes.clear()
             self._domains.clear()
@@ -207,30 +210,39 @@ class Directory:
         load: Callable[[str], Awaitable[Any]],
     ) -> Any:
         entry = table.get(name)
-        now = time.monotonic()
-        if entry is not None and entry.expires > now:
+        if entry is not None and entry.expires > time.monotonic():
             return entry.value
-        pending = self._pending.get((kind, name))
+        key = (kind, name)
+        pending = self._pending.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the shared load
+        generation = self._generation
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[(kind, name)] = future
+        self._pending[key] = future
         try:
-            value = await load(name)
-        except CatalogUnavailable as exc:
-            if entry is None:
-                future.set_exception(exc)
-                future.exception()  # waiters re-raise; mark retrieved for the loop
-                raise
-            value = entry.value  # stale but better than failing while the catalog blips
-        except BaseException as exc:
+            try:
+                value = await load(name)
+            except CatalogUnavailable:
+                if entry is None:
+                    raise
+                value = entry.value  # stale but better than failing while the catalog blips
+        except Exception as exc:
             future.set_exception(exc)
-            future.exception()
+            future.exception()  # waiters re-raise it; mark it retrieved for the loop
+            raise
+        except BaseException:
+            future.cancel()  # waiters load for themselves
             raise
         finally:
-            self._pending.pop((kind, name), None)
-        ttl = self._ttl if value is not None else self._negative_ttl
-        table[name] = _Entry(value, time.monotonic() + ttl)
+            if self._pending.get(key) is future:
+                del self._pending[key]
+        if generation == self._generation:  # an eviction during the load makes it suspect
+            ttl = self._ttl if value is not None else self._negative_ttl
+            table[name] = _Entry(value, time.monotonic() + ttl)
         future.set_result(value)
         return value
 
