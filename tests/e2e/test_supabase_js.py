@@ -4,10 +4,8 @@ A project is created with the real CLI, its schema pushed through the control AP
 JWT minted with `flux token mint`; then `createClient(<path-form Service URL>, <JWT>)` runs
 select/insert/update/delete/rpc (tests/js/supabase_cases.mjs). Write and RPC cases are
 expected failures only while the server answers them with PGRST127 (REST part 2 in progress).
-
-supabase-js sends `Accept-Profile: public` by default. While the gateway answers that with
-406 PGRST106, the same cases run again with `db.schema` set to the tenant schema (so the data
-path is still proven) and the test reports the default form as an expected failure.
+The client is created exactly as an app would, so its default `Accept-Profile: public` must
+reach the tenant's schema.
 """
 
 from __future__ import annotations
@@ -69,20 +67,19 @@ def _project(flux_up, slug: str, sub: str) -> tuple[str, str]:
     return f"http://127.0.0.1:{flux_up.gateway_port}/api--{slug}--{hash_}", token
 
 
-def _seed_foreign_note(flux_up) -> str:
-    """A row owned by someone else, written as superuser (RLS must hide it); the schema."""
+def _seed_foreign_note(flux_up) -> None:
+    """A row owned by someone else, written as superuser: RLS must hide it from the client."""
     with psycopg.connect(load_state(flux_up.flux_home).shared_conninfo(), autocommit=True) as conn:
         (schema,) = conn.execute(
             "select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where c.relname = 'notes' and n.nspname like 't\\_%%'"
         ).fetchone()
         conn.execute(f"insert into {schema}.notes (owner_id, body) values ('bob', 'secret')")
-    return schema
 
 
-def _run_supabase_js(url: str, token: str, *schema: str) -> dict:
+def _run_supabase_js(url: str, token: str) -> dict:
     result = subprocess.run(
-        ["node", str(JS_DIR / "run.mjs"), "supabase_cases.mjs", url, token, *schema],
+        ["node", str(JS_DIR / "run.mjs"), "supabase_cases.mjs", url, token],
         capture_output=True,
         text=True,
         timeout=240,
@@ -109,7 +106,14 @@ EXPECTED = {
     "rpc_get": ok(42),
     "rpc_sees_own_rows": ok(1),
 }
-WRITES_AND_RPC = {"insert_returning", "update_returning", "delete_returning", "rpc_post", "rpc_get"}
+WRITES_AND_RPC = {
+    "insert_returning",
+    "update_returning",
+    "delete_returning",
+    "rpc_post",
+    "rpc_get",
+    "rpc_sees_own_rows",
+}
 
 
 def _check(results: dict) -> None:
@@ -125,19 +129,7 @@ def _check(results: dict) -> None:
     assert results == EXPECTED
 
 
-def _public_profile_refused(results: dict) -> bool:
-    error = results["select_only_own_rows"]["error"] or {}
-    return error.get("code") == "PGRST106" and error.get("message") == "Invalid schema: public"
-
-
 def test_supabase_js_through_the_gateway(flux_up):
     url, token = _project(flux_up, "jsapp", "alice")
-    schema = _seed_foreign_note(flux_up)
-    results = _run_supabase_js(url, token)
-    if _public_profile_refused(results):
-        _check(_run_supabase_js(url, token, schema))
-        pytest.xfail(
-            "the gateway passes supabase-js's default Accept-Profile: public on to the pool, "
-            "which answers 406 PGRST106; createClient works with db.schema = the tenant schema"
-        )
-    _check(results)
+    _seed_foreign_note(flux_up)
+    _check(_run_supabase_js(url, token))

@@ -1,16 +1,14 @@
 // @supabase/supabase-js through a Flux Service URL (path form) with a project JWT.
-// Usage: node supabase_cases.mjs <service url> <project JWT> [schema]
-// Without [schema] the client is created exactly as an app would (supabase-js's default
-// schema, "public"); with it, `db.schema` names the tenant schema explicitly.
+// Usage: node supabase_cases.mjs <service url> <project JWT>
+// The client is created as an app would create it (default schema option, "public").
 import { createClient } from '@supabase/supabase-js';
 import ws from 'ws';
 import { runCases } from './cases.mjs';
 
-const [url, token, schema] = process.argv.slice(2);
+const [url, token] = process.argv.slice(2);
 const supabase = createClient(url, token, {
   auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
   realtime: { transport: ws }, // Node 20 has no global WebSocket
-  ...(schema ? { db: { schema } } : {}),
 });
 const notes = () => supabase.from('notes');
 
