@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per target")
+    parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
     parser.add_argument("--floor-serve", nargs=3, metavar=("DSN", "PORT", "FILE"))
     args = parser.parse_args()
     if args.floor_serve:
@@ -319,6 +320,8 @@ def main() -> None:
             f"{'p99 ms':>8} {'errors':>6}"
         )
         for sc in SCENARIOS:
+            if args.only and sc.name not in args.only:
+                continue
             conns = sc.connections or args.connections
             figures: dict[str, Result] = {}
             targets = [("floor", floor_port), ("flux", rest_port)]

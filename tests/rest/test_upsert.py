@@ -93,11 +93,22 @@ async def test_put_errors(client, rest_db):
     assert r.status_code == 405
 
 
-async def test_put_composite_key(client, rest_db):
+async def test_put_composite_key_and_location(client, rest_db):
+    url = "/countries?code=eq.de&region=eq.1"
+    prefer = {"Prefer": "return=representation"}
+    r = await client.put(url, json={"code": "de", "region": 1, "name": "Germany"}, headers=prefer)
+    assert r.status_code == 201
+    assert r.json() == [{"code": "de", "region": 1, "name": "Germany"}]
     r = await client.put(
-        "/countries?code=eq.de&region=eq.1",
-        json={"code": "de", "region": 1, "name": "Germany"},
-        headers={"Prefer": "return=representation"},
+        url, json={"code": "de", "region": 1, "name": "Deutschland"}, headers=prefer
     )
-    assert r.status_code == 401  # web_anon may not write countries: permission denied
-    assert r.json()["code"] == "42501"
+    assert r.status_code == 200
+    r = await client.put("/countries?code=eq.de", json={"code": "de", "region": 1, "name": "x"})
+    assert r.status_code == 405 and r.json()["code"] == "PGRST105"
+    assert rows(rest_db, "SELECT name FROM api.countries WHERE code = 'de'") == [("Deutschland",)]
+    r = await client.post(
+        "/countries",
+        json={"code": "it", "region": 3, "name": "Italy"},
+        headers={"Prefer": "return=headers-only"},
+    )
+    assert r.headers["location"] == "/countries?code=eq.it&region=eq.3"

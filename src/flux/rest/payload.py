@@ -60,15 +60,16 @@ def _object_keys(value: object, ragged: bool) -> tuple[str, ...] | None:
     assert isinstance(value, list)
     if not value:
         return ()
-    if not all(isinstance(item, dict) for item in value):
+    if not all(type(item) is dict for item in value):
         return None
-    keys = dict.fromkeys(value[0])
-    for item in value[1:]:
-        if ragged:
-            keys.update(dict.fromkeys(item))
-        elif item.keys() != keys.keys():
-            return None
-    return tuple(keys)
+    shapes = dict.fromkeys(tuple(item) for item in value)  # distinct key orders, in order
+    if len(shapes) == 1:
+        return next(iter(shapes))
+    if ragged:
+        return tuple(dict.fromkeys(key for shape in shapes for key in shape))
+    if len({frozenset(shape) for shape in shapes}) == 1:
+        return tuple(value[0])
+    return None
 
 
 def _json_payload(text: str, columns: tuple[str, ...] | None, ragged: bool) -> Payload:
