@@ -34,12 +34,18 @@ from flux.engines.runners.local import LocalRunner
 from flux.engines.v1_dedicated import DedicatedEngine
 from flux.engines.v2_shared import SharedEngine
 from flux.errors import FluxError
+from flux.gateway import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
 
 SCHEMA_RELOAD_TIMEOUT = 10.0
+# The shared pool's connections, and how many of them one project may hold at once: a slow
+# project gets 503s at its cap instead of starving the others.
+POOL_CONNECTIONS = 20
+PROJECT_IN_FLIGHT_CAP = 8
+POOL_ACQUISITION_TIMEOUT = 5.0
 
 
 class _QuietServer(uvicorn.Server):
@@ -118,6 +124,8 @@ class Platform:
                 db_uri=self.state.pool_conninfo(),
                 pool_mode=True,
                 pool_jwt_secret=self.state.pool_jwt_secret,
+                db_pool=POOL_CONNECTIONS,
+                db_pool_acquisition_timeout=POOL_ACQUISITION_TIMEOUT,
             )
         )
         directory = Directory(self.state.catalog_conninfo(), redis_url=s.redis_url)
@@ -127,6 +135,8 @@ class Platform:
             pool_jwt_secret=self.state.pool_jwt_secret,
             base_domain=s.base_domain,
             redis_url=s.redis_url,
+            in_flight_cap=PROJECT_IN_FLIGHT_CAP,
+            activity=ActivityRecorder(self.state.catalog_conninfo()),
         )
         loop = asyncio.get_running_loop()
         engine = pool_app.state.engine

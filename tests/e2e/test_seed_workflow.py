@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -103,6 +104,22 @@ def test_first_request_works_through_every_url_form(flux_up):
 
     res = httpx.get(f"http://127.0.0.1:{port}/api--percept--abcdef1/notes", headers=auth)
     assert res.status_code == 404 and res.json() == {"error": "project not found"}
+
+    # activity reaches the catalog in batches (lossy by design, within seconds)
+    import psycopg
+
+    from flux.embedded import load_state
+
+    catalog = load_state(flux_up.flux_home).catalog_conninfo()
+    deadline = time.monotonic() + 20
+    seen = None
+    while seen is None and time.monotonic() < deadline:
+        with psycopg.connect(catalog) as conn:
+            seen = conn.execute(
+                "select last_accessed_at from projects where hash = %s", (h,)
+            ).fetchone()[0]
+        time.sleep(0.5)
+    assert seen is not None
 
 
 def test_push_is_visible_on_the_very_next_request(flux_up):
