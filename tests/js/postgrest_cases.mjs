@@ -123,6 +123,9 @@ const write = {
   rpc_get_default_arg: () => user.rpc('add', { a: 41 }, { get: true }),
   rpc_set_returning_filtered: () =>
     user.rpc('js_tasks_of', { p: 1 }).select('id,done').eq('done', false).order('id'),
+  rpc_count: () => user.rpc('js_tasks_of', { p: 3 }, { count: 'exact' }).select('id').order('id'),
+  csv: () => anon.from('clients').select('id,name').order('id').csv(),
+  explain_json: () => anon.from('clients').select('id').eq('id', 1).explain({ format: 'json' }),
 };
 
 await runCases({ read, write }[group]);

@@ -3,8 +3,9 @@
 One `flux rest` process (started through the `flux` CLI, configured by PGRST_* variables)
 serves the REST fixture schema plus a writable table and a set-returning function; one Node
 process per group runs every case of tests/js/postgrest_cases.mjs and prints what the client
-handed back; each case is then checked here. Write and RPC cases are expected failures only
-while the server answers them with PGRST127 (REST part 2 not landed yet).
+handed back; each case is then checked here. The second group (writes, RPC, CSV, explain with
+db-plan-enabled) holds REST part 2's features: a case there is an expected failure only while
+the server answers it with PGRST127.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def rest_url(pg_cluster: Cluster) -> Iterator[str]:
         "PGRST_JWT_SECRET": JWT_SECRET,
         "PGRST_SERVER_PORT": str(port),
         "PGRST_DB_POOL": "3",
+        "PGRST_DB_PLAN_ENABLED": "true",
     }
     proc = subprocess.Popen(
         [sys.executable, "-c", "from flux.cli.app import main; main()", "rest"],
@@ -249,6 +251,8 @@ WRITE_CASES = {
     "rpc_post": ok(5),
     "rpc_get_default_arg": ok(42),
     "rpc_set_returning_filtered": ok([{"id": 2, "done": False}]),
+    "rpc_count": ok([{"id": 5}, {"id": 6}], count=2),
+    "csv": ok("id,name\n1,Microsoft\n2,Apple\n3,Nobody"),
 }
 
 WRITE_ERRORS = {"insert_duplicate": (409, "23505"), "insert_not_null": (400, "23502")}
@@ -269,6 +273,13 @@ def test_write_and_rpc(write_results: dict, case: str) -> None:
         assert result["status"] in (200, 201), result
         expected = {**expected, "status": result["status"]}
     assert result == expected
+
+
+def test_explain_json(write_results: dict) -> None:
+    _xfail_if_part2_missing(write_results, "explain_json")
+    result = write_results["explain_json"]
+    assert result["status"] == 200 and result["error"] is None, result
+    assert result["data"][0]["Plan"]["Node Type"], result
 
 
 @pytest.mark.parametrize("case", sorted(WRITE_ERRORS))
