@@ -187,3 +187,13 @@ async def test_rpc_singular_and_timezone(client):
     assert r.status_code == 406
     r = await client.get("/rpc/now_in_tz", headers={"Prefer": "timezone=Asia/Tokyo"})
     assert r.json() == "Asia/Tokyo"
+
+
+async def test_rpc_in_another_profile(client):
+    r = await client.get("/rpc/whoami", headers={"Accept-Profile": "other"})
+    assert (r.status_code, r.json()) == (200, "other")
+    assert r.headers["content-profile"] == "other"
+    r = await client.post("/rpc/whoami", headers={"Content-Profile": "other"})
+    assert r.json() == "other"
+    r = await client.get("/rpc/whoami")
+    assert r.status_code == 404 and r.json()["code"] == "PGRST202"

@@ -278,3 +278,34 @@ async def test_options_lists_write_methods(client):
     assert r.headers["allow"] == "OPTIONS,GET,HEAD,POST"
     r = await client.options("/rpc/add_note")
     assert r.headers["allow"] == "OPTIONS,POST"
+
+
+async def test_content_type_parameters_and_typed_columns(client):
+    body = {
+        "id": 9,
+        "name": "durian",
+        "price": 9.99,
+        "data": {"a": [1, {"b": None}]},
+        "meta": {"m": 1},
+        "tags": ["x", "y z"],
+        "numbers": [1, 2],
+        "during": "[1,3)",
+        "created": "2024-05-01",
+    }
+    r = await client.post(
+        "/items?select=id,name,price,data,meta,tags,numbers,during,created",
+        json=body,
+        headers={"Content-Type": "application/json; charset=utf-8", **REPR},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json() == [body]
+
+
+async def test_db_tx_end_rollback_discards_writes(rest_config, make_client, rest_db):
+    async with make_client(rest_config.with_(db_tx_end="rollback")) as client:
+        r = await client.post("/kv", json={"k": "gone"}, headers=REPR)
+        assert r.status_code == 201 and r.json() == [{"k": "gone", "v": None, "n": None}]
+        # tx=commit is not honoured without an allow-override setting
+        r = await client.post("/kv", json={"k": "gone2"}, headers={"Prefer": "tx=commit"})
+        assert r.status_code == 201 and "preference-applied" not in r.headers
+    assert rows(rest_db, "SELECT count(*) FROM api.kv") == [(2,)]

@@ -520,7 +520,6 @@ class RestEngine:
             resolution=kind == "insert" and pk_or_conflict,
             missing=kind in ("insert", "update"),
             return_=True,
-            count=kind != "put",
             max_affected=kind in ("update", "delete"),
         )
         response = write_response(
