@@ -280,7 +280,7 @@ class PoolAuthenticator:
         check_claims(claims, POOL_AUDIENCE)
         role = claims.get("role")
         match = _POOL_ROLE.match(role) if isinstance(role, str) else None
-        if match is None:
+        if match is None or not isinstance(role, str):
             raise bridge_error("The bridge JWT role is not a tenant role")
         try:
             tenant = uuid.UUID(str(claims.get("tenant_id")))

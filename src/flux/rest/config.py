@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from flux.errors import FluxError
 
@@ -60,7 +61,7 @@ class RestConfig:
     pool_schema_cache_size: int = 1000
     app_settings: dict[str, str] = field(default_factory=dict)
 
-    def with_(self, **changes: object) -> RestConfig:
+    def with_(self, **changes: Any) -> RestConfig:
         return replace(self, **changes)
 
 

@@ -339,8 +339,8 @@ def _build(
                 base = base_of(orig_oid, orig_att)
                 if base is not None:
                     by_base.setdefault(base[0], {}).setdefault(base[1], col)
-            for base_oid, cols in by_base.items():
-                reps.setdefault(base_oid, []).append(_Rep(name, cols, True))
+            for base_oid, base_cols in by_base.items():
+                reps.setdefault(base_oid, []).append(_Rep(name, base_cols, True))
         else:
             reps.setdefault(oid, []).insert(0, _Rep(name, dict(attnames[oid]), False))
 
@@ -360,7 +360,7 @@ def _build(
 
     relationships: dict[str, list[Relationship]] = {}
     # junction candidates: junction rep name -> list of (constraint, target rep, columns, base oid)
-    to_one_from: dict[tuple[str, int], list[tuple[Relationship, int]]] = {}
+    to_one_from: dict[tuple[str, int], list[tuple[Relationship, frozenset[int]]]] = {}
 
     def add(rel: Relationship) -> None:
         relationships.setdefault(rel.table, []).append(rel)

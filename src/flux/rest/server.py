@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -33,7 +34,7 @@ def _host(value: str) -> str:
     )
 
 
-def _uvicorn_config(app: object, host: str, port: int, level: str) -> uvicorn.Config:
+def _uvicorn_config(app: Any, host: str, port: int, level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
