@@ -253,3 +253,20 @@ def test_postgrest_py_client_against_flux_rest(rest_server):
     proc.terminate()
     proc.wait(10)
     assert "unknown configuration key ignored: something-else" in proc.stderr.read()
+
+
+def test_serve_runs_on_uvloop(monkeypatch):
+    """uvicorn's loop="uvloop" only applies inside Server.run(); serve() must create it."""
+    import uvloop
+
+    from flux.rest import server
+    from flux.rest.config import RestConfig
+
+    seen: list[type] = []
+
+    async def fake_serve(config) -> None:
+        seen.append(type(asyncio.get_running_loop()))
+
+    monkeypatch.setattr(server, "_serve", fake_serve)
+    server.serve(RestConfig(db_uri="postgresql:///none", db_schemas=("api",)))
+    assert seen == [uvloop.Loop]

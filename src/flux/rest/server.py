@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from flux.rest.app import build_admin_app, build_app
 from flux.rest.config import ConfigError, RestConfig, load_config
@@ -65,8 +66,13 @@ async def _serve(config: RestConfig) -> None:
 
 
 def serve(config: RestConfig) -> None:
-    """Run the REST server (and the admin server) until interrupted."""
-    asyncio.run(_serve(config))
+    """Run the REST server (and the admin server) on uvloop until interrupted.
+
+    `uvicorn.Server.serve()` runs on whatever loop it is awaited in (its `loop="uvloop"`
+    setting only takes effect inside `Server.run()`), so the uvloop loop is created here.
+    """
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(config))
 
 
 def main(argv: list[str] | None = None) -> None:
