@@ -38,6 +38,7 @@ from psycopg import sql
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
+from flux.engines.auth_sql import AUTH_SCHEMA_SQL
 from flux.engines.base import TenantNames
 from flux.engines.keys import project_keys
 from flux.engines.runners import LocalRunner, ProcessSpec
@@ -79,7 +80,7 @@ DEFAULT_REST_COMMAND = (sys.executable, "-c", REST_LAUNCHER)
 # Small, predictable footprint: many dedicated clusters share one machine.
 DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
 
-_BOOTSTRAP = """
+_BOOTSTRAP = AUTH_SCHEMA_SQL + """
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
@@ -110,18 +111,6 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
   GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
 
-CREATE SCHEMA IF NOT EXISTS auth;
-REVOKE ALL ON SCHEMA auth FROM PUBLIC;
-CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
-  SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
-$f$;
-CREATE OR REPLACE FUNCTION auth.uid() RETURNS text LANGUAGE sql STABLE AS $f$
-  SELECT auth.jwt() ->> 'sub'
-$f$;
-CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
-  SELECT auth.jwt() ->> 'role'
-$f$;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA auth FROM PUBLIC;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
 

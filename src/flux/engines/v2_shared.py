@@ -13,13 +13,16 @@ from psycopg import sql
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
+from flux.engines.auth_sql import AUTH_SCHEMA_SQL
 from flux.engines.base import TenantNames
 from flux.naming import shortid, tenant_ddl_role, tenant_role, tenant_schema
 
 POOL_LOGIN_ROLE = "flux_authenticator"
 MIGRATION_ROLE = "flux_migrator"
 
-_PREPARE = """
+_PREPARE = (
+    AUTH_SCHEMA_SQL
+    + """
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flux_authenticator') THEN
@@ -30,21 +33,10 @@ BEGIN
   END IF;
 END $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-CREATE SCHEMA IF NOT EXISTS auth;
-REVOKE ALL ON SCHEMA auth FROM PUBLIC;
-CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
-  SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
-$f$;
-CREATE OR REPLACE FUNCTION auth.uid() RETURNS text LANGUAGE sql STABLE AS $f$
-  SELECT auth.jwt() ->> 'sub'
-$f$;
-CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
-  SELECT auth.jwt() ->> 'role'
-$f$;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA auth FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS flux;
 REVOKE ALL ON SCHEMA flux FROM PUBLIC;
 """
+)
 
 
 def prepare_shared_database(conninfo: str, dbname: str, authenticator_password: str) -> None:
