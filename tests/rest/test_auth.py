@@ -41,37 +41,39 @@ async def test_anonymous_permission_denied_is_401(client):
     }
 
 
+def minted(claims: dict, secret: str = JWT_SECRET) -> dict:
+    """Claims with `exp`/`nbf`/`iat` given relative to now; the token is minted when the test
+    runs (a token minted at collection time could become valid before a long suite reaches it)."""
+    return {"claims": claims, "secret": secret}
+
+
+def mint(spec: dict | str) -> str:
+    if isinstance(spec, str):
+        return spec
+    now = int(time.time())
+    claims = {
+        key: now + value if key in ("exp", "nbf", "iat") and isinstance(value, int) else value
+        for key, value in spec["claims"].items()
+    }
+    return make_token(claims, spec["secret"])
+
+
 @pytest.mark.parametrize(
     ("token", "status", "code", "message"),
     [
         ("", 401, "PGRST301", "Empty JWT is sent in Authorization header"),
         ("a.b", 401, "PGRST301", "Expected 3 parts in JWT; got 2"),
         (
-            make_token({"role": "web_user"}, secret="wrong-secret-wrong-secret-wrong-secret"),
+            minted({"role": "web_user"}, secret="wrong-secret-wrong-secret-wrong-secret"),
             401,
             "PGRST301",
             "JWT cryptographic operation failed",
         ),
+        (minted({"role": "web_user", "exp": -100}), 401, "PGRST303", "JWT expired"),
+        (minted({"role": "web_user", "nbf": 100}), 401, "PGRST303", "JWT not yet valid"),
+        (minted({"role": "web_user", "iat": 100}), 401, "PGRST303", "JWT issued at future"),
         (
-            make_token({"role": "web_user", "exp": int(time.time()) - 100}),
-            401,
-            "PGRST303",
-            "JWT expired",
-        ),
-        (
-            make_token({"role": "web_user", "nbf": int(time.time()) + 100}),
-            401,
-            "PGRST303",
-            "JWT not yet valid",
-        ),
-        (
-            make_token({"role": "web_user", "iat": int(time.time()) + 100}),
-            401,
-            "PGRST303",
-            "JWT issued at future",
-        ),
-        (
-            make_token({"role": "web_user", "exp": "soon"}),
+            minted({"role": "web_user", "exp": "soon"}),
             401,
             "PGRST303",
             "The JWT 'exp' claim must be a number",
@@ -79,7 +81,7 @@ async def test_anonymous_permission_denied_is_401(client):
     ],
 )
 async def test_jwt_errors(client, token, status, code, message):
-    r = await client.get("/clients", headers={"Authorization": f"Bearer {token}"})
+    r = await client.get("/clients", headers={"Authorization": f"Bearer {mint(token)}"})
     assert (r.status_code, r.json()["code"], r.json()["message"]) == (status, code, message)
     assert r.headers["www-authenticate"] == (
         f'Bearer error="invalid_token", error_description="{message}"'
@@ -287,3 +289,77 @@ def test_config_from_env_and_file(tmp_path):
     assert config.db_anon_role == "anon" and config.pool_jwt_secret == "s"
     assert config.app_settings == {"jwt_exp": "3600"}
     assert unknown == ["mystery-key", "nope"]
+
+
+class FixedClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verified_tokens_are_cached_and_time_claims_rechecked():
+    from flux.rest.auth import Authenticator
+    from flux.rest.errors import ApiError
+
+    clock = FixedClock()
+    auth = Authenticator(JWT_SECRET, anon_role="web_anon", clock=clock)
+    token = make_token({"role": "web_user", "sub": "ä", "exp": int(clock.now) + 60})
+    first = auth.authenticate(f"Bearer {token}")
+    assert (first.role, first.claims_json) == (
+        "web_user",
+        '{"role":"web_user","sub":"ä","exp":' + str(int(clock.now) + 60) + "}",
+    )
+    assert auth.authenticate(f"Bearer {token}") is first  # served from the cache
+    clock.now += 60 + 30  # past exp and the skew allowance: the cached entry is refused too
+    with pytest.raises(ApiError) as err:
+        auth.authenticate(f"Bearer {token}")
+    assert (err.value.code, err.value.message) == ("PGRST303", "JWT expired")
+
+    early = make_token({"role": "web_user", "nbf": int(clock.now) + 100})
+    with pytest.raises(ApiError):
+        auth.authenticate(f"Bearer {early}")  # refused tokens are not remembered
+    clock.now += 100
+    assert auth.authenticate(f"Bearer {early}").role == "web_user"
+
+
+def test_verified_tokens_do_not_survive_a_secret_change():
+    from flux.rest.auth import Authenticator
+    from flux.rest.errors import ApiError
+
+    token = make_token({"role": "web_user"})
+    assert Authenticator(JWT_SECRET).authenticate(f"Bearer {token}").role == "web_user"
+    with pytest.raises(ApiError) as err:
+        Authenticator("another-secret-another-secret-another!").authenticate(f"Bearer {token}")
+    assert err.value.code == "PGRST301"
+
+
+def test_pool_bridge_tokens_are_cached_and_expire():
+    from flux.rest.auth import PoolAuthenticator
+    from flux.rest.errors import ApiError
+
+    clock = FixedClock()
+    auth = PoolAuthenticator("pool-secret-pool-secret-pool-secret!", clock=clock)
+    tenant = uuid.uuid4()
+    token = _bridge(tenant.hex[:12], tenant, exp=int(clock.now) + 60)
+    first = auth.authenticate(f"Bearer {token}")
+    assert first.schema == f"t_{tenant.hex[:12]}_api"
+    assert auth.authenticate(f"Bearer {token}") is first
+    clock.now += 91
+    with pytest.raises(ApiError) as err:
+        auth.authenticate(f"Bearer {token}")
+    assert err.value.message == "JWT expired"
+
+
+def test_lru_is_bounded():
+    from flux.rest.lru import LRU
+
+    lru: LRU[int, str] = LRU(2)
+    lru.put(1, "a")
+    lru.put(2, "b")
+    assert lru.get(1) == "a"  # 1 is now the most recent
+    lru.put(3, "c")
+    assert (len(lru), lru.get(2), lru.get(1), lru.get(3)) == (2, None, "a", "c")

@@ -255,7 +255,7 @@ class RestEngine:
         return TxSettings(
             role=auth.role,
             search_path=(schema, *self.config.db_extra_search_path),
-            claims_json=json.dumps(auth.claims, ensure_ascii=False, separators=(",", ":")),
+            claims_json=auth.claims_json,
             method=api.method,
             path=api.path,
             headers_json=api.headers_json(),

@@ -4,6 +4,10 @@ Single mode verifies against `jwt-secret` (HMAC secret, JWK or JWKS; optionally 
 checks exp/nbf/iat with a 30 s skew allowance and `jwt-aud`, and takes the role from the
 `jwt-role-claim-key` path. Pool mode verifies the gateway's bridge JWT (HS256, pool secret,
 aud "flux-pool") and derives the tenant schema from its role.
+
+Verified tokens are remembered per authenticator (bounded LRU keyed by the raw token, so an
+authenticator bound to another secret never sees them); exp/nbf/iat are re-checked on every
+use, so a cached token expires exactly like a fresh one.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +32,11 @@ from flux.rest.errors import (
     jwt_secret_missing,
     jwt_token_required,
 )
+from flux.rest.lru import LRU
 
 SKEW_SECONDS = 30
+VERIFIED_TOKENS = 1000  # verified tokens remembered per authenticator
+Clock = Callable[[], float]  # wall-clock seconds, time.time() unless a test fixes it
 POOL_AUDIENCE = "flux-pool"
 _POOL_ROLE = re.compile(r"^t_([0-9a-f]{12})_role$")
 _HMAC = ("HS256", "HS384", "HS512")
@@ -49,9 +57,38 @@ _ASYMMETRIC = (
 @dataclass(frozen=True, slots=True)
 class AuthResult:
     role: str
-    claims: dict[str, Any]
+    claims: dict[str, Any]  # shared by every request with the same token: read only
     authenticated: bool
+    claims_json: str  # `request.jwt.claims`, serialised once
     schema: str | None = None  # pool mode: the tenant schema
+
+    @classmethod
+    def of(
+        cls, role: str, claims: dict[str, Any], authenticated: bool, schema: str | None = None
+    ) -> AuthResult:
+        text = json.dumps(claims, ensure_ascii=False, separators=(",", ":"))
+        return cls(role, claims, authenticated, text, schema)
+
+
+class _VerifiedTokens:
+    """Raw token → its AuthResult, for tokens that passed every check; time claims re-checked."""
+
+    __slots__ = ("_audience", "_clock", "_lru")
+
+    def __init__(self, audience: str | None, clock: Clock) -> None:
+        self._audience = audience
+        self._clock = clock
+        self._lru: LRU[str, AuthResult] = LRU(VERIFIED_TOKENS)
+
+    def lookup(self, token: str) -> AuthResult | None:
+        result = self._lru.get(token)
+        if result is not None:
+            check_claims(result.claims, self._audience, self._clock())
+        return result
+
+    def remember(self, token: str, result: AuthResult) -> AuthResult:
+        self._lru.put(token, result)
+        return result
 
 
 # ----------------------------------------------------------------- role claim key path
@@ -231,40 +268,54 @@ class Authenticator:
         audience: str | None = None,
         role_claim_key: str = ".role",
         anon_role: str | None = None,
+        clock: Clock = time.time,
     ) -> None:
         self._keys = load_keys(secret, is_base64) if secret else None
         self._audience = audience
         self._role_path = parse_claim_path(role_claim_key)
         self._anon = anon_role
+        self._anonymous = (
+            AuthResult.of(anon_role, {"role": anon_role}, False) if anon_role is not None else None
+        )
+        self._clock = clock
+        self._verified = _VerifiedTokens(audience, clock)
 
     def authenticate(self, authorization: str | None) -> AuthResult:
         token = _bearer_token(authorization)
         if token is None:
-            if self._anon is None:
+            if self._anonymous is None:
                 raise jwt_token_required()
-            return AuthResult(self._anon, {"role": self._anon}, False)
+            return self._anonymous
         if self._keys is None:
             raise jwt_secret_missing()
+        cached = self._verified.lookup(token)
+        if cached is not None:
+            return cached
         claims = _decode_verified(token, self._keys)
-        check_claims(claims, self._audience)
+        check_claims(claims, self._audience, self._clock())
         role = claim_at(claims, self._role_path)
-        if isinstance(role, str) and role:
-            return AuthResult(role, claims, True)
-        if self._anon is None:
-            raise jwt_token_required()
-        return AuthResult(self._anon, claims, True)
+        if not (isinstance(role, str) and role):
+            if self._anon is None:
+                raise jwt_token_required()
+            role = self._anon
+        return self._verified.remember(token, AuthResult.of(role, claims, True))
 
 
 class PoolAuthenticator:
     """Pool mode: only the gateway's bridge JWT is accepted; it names role and tenant."""
 
-    def __init__(self, pool_secret: str) -> None:
+    def __init__(self, pool_secret: str, clock: Clock = time.time) -> None:
         self._keys = (_Key(pool_secret.encode(), ("HS256",), None),)
+        self._clock = clock
+        self._verified = _VerifiedTokens(POOL_AUDIENCE, clock)
 
     def authenticate(self, authorization: str | None) -> AuthResult:
         token = _bearer_token(authorization)
         if token is None:
             raise jwt_decode_error("A bridge JWT is required in pool mode")
+        cached = self._verified.lookup(token)
+        if cached is not None:
+            return cached
         if token.count(".") == 2:
             try:
                 alg = jwt.get_unverified_header(token).get("alg")
@@ -277,7 +328,7 @@ class PoolAuthenticator:
             raise bridge_error("The bridge JWT must expire")
         if claims.get("aud") != POOL_AUDIENCE:
             raise jwt_claims_error("JWT not in audience")
-        check_claims(claims, POOL_AUDIENCE)
+        check_claims(claims, POOL_AUDIENCE, self._clock())
         role = claims.get("role")
         match = _POOL_ROLE.match(role) if isinstance(role, str) else None
         if match is None or not isinstance(role, str):
@@ -289,7 +340,8 @@ class PoolAuthenticator:
         shortid = match.group(1)
         if tenant.hex[:12] != shortid:
             raise bridge_error("The bridge JWT role does not belong to its tenant")
-        return AuthResult(role, claims, True, f"t_{shortid}_api")
+        result = AuthResult.of(role, claims, True, f"t_{shortid}_api")
+        return self._verified.remember(token, result)
 
 
 def bridge_error(message: str) -> ApiError:
