@@ -46,7 +46,7 @@ from flux.rest.metrics import Metrics
 from flux.rest.mutate_plan import MutatePlan, plan_mutate, put_mismatch
 from flux.rest.openapi import document, readable_relations_statement
 from flux.rest.payload import Payload, body_too_large, parse_payload
-from flux.rest.plan import plan_read
+from flux.rest.plan import ReadPlan, plan_read
 from flux.rest.request import ApiRequest, build_request
 from flux.rest.response import (
     ReadResult,
@@ -60,7 +60,14 @@ from flux.rest.response import (
     write_response,
 )
 from flux.rest.schema_cache import SchemaCache, SchemaSnapshot
-from flux.rest.sql import call_statement, mutate_statement, planned_count_statement, read_statement
+from flux.rest.shapes import BuiltRead, ShapeCache, placeholder_request, shape_of, template
+from flux.rest.sql import (
+    Statement,
+    call_statement,
+    mutate_statement,
+    planned_count_statement,
+    read_statement,
+)
 
 log = logging.getLogger("flux.rest")
 
@@ -102,6 +109,7 @@ class RestEngine:
         self._started = False
         self._start_lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
+        self.shapes = ShapeCache()
         self._timezones: frozenset[str] | None = None
         self._postgis: bool | None = None
 
@@ -410,26 +418,10 @@ class RestEngine:
         timings: dict[str, float],
         mark: float,
     ) -> Response:
-        media = await self._negotiate(api)
-        plan = await self._planned(
-            schema,
-            lambda snap: plan_read(
-                api,
-                snap,
-                aggregates_enabled=self.config.db_aggregates_enabled,
-                max_rows=self.config.db_max_rows,
-            ),
-            ("PGRST200", "PGRST205"),
-        )
-        if plan.count == "estimated" and plan.max_rows is None:
-            plan.count = "exact"
+        plan, media, statements = await self._read_statements(api, schema)
         applied = preference_applied(
             api.preferences, tx_allowed=self._tx_allowed, timezone=timezone
         )
-        statements = []
-        if plan.count in ("planned", "estimated") and media.kind != "plan":
-            statements.append(planned_count_statement(plan))
-        statements.append(read_statement(plan, media))
         tx = self._tx(api, auth, schema, read_only=True, timezone=timezone)
         mark = _lap(timings, "plan", mark)
 
@@ -453,6 +445,49 @@ class RestEngine:
         )
         _lap(timings, "response", mark)
         return response
+
+    def _plan_read(self, api: ApiRequest, snapshot: SchemaSnapshot) -> ReadPlan:
+        plan = plan_read(
+            api,
+            snapshot,
+            aggregates_enabled=self.config.db_aggregates_enabled,
+            max_rows=self.config.db_max_rows,
+        )
+        if plan.count == "estimated" and plan.max_rows is None:
+            plan.count = "exact"
+        return plan
+
+    @staticmethod
+    def _read_sql(plan: ReadPlan, media: Media) -> list[Statement]:
+        statements = []
+        if plan.count in ("planned", "estimated") and media.kind != "plan":
+            statements.append(planned_count_statement(plan))
+        statements.append(read_statement(plan, media))
+        return statements
+
+    async def _read_statements(
+        self, api: ApiRequest, schema: str
+    ) -> tuple[ReadPlan, Media, list[Statement]]:
+        """Plan, media and SQL of a read: from the shape cache, else built (and remembered)."""
+        snapshot = await self._snapshot(schema)
+        shape = shape_of(api, snapshot.serial)
+        cached = self.shapes.get(shape) if shape is not None else None
+        if isinstance(cached, BuiltRead):
+            assert shape is not None
+            return cached.plan, cached.media, cached.statements_for(shape.values)
+        media = await self._negotiate(api)
+        plan = await self._planned(
+            schema, lambda snap: self._plan_read(api, snap), ("PGRST200", "PGRST205")
+        )
+        statements = self._read_sql(plan, media)
+        if shape is not None and cached is None:
+            try:
+                shaped = self._plan_read(placeholder_request(api, shape), snapshot)
+                built = template(shaped, media, self._read_sql(shaped, media), len(shape.values))
+            except ApiError:
+                built = None
+            self.shapes.put(shape, built)
+        return plan, media, statements
 
     async def _write(
         self,

@@ -42,6 +42,7 @@ class ApiRequest:
     range: tuple[int, int | None] | None  # Range header as (offset, limit)
     profile: str | None  # Accept-Profile / Content-Profile header
     is_rpc: bool = False
+    pairs: tuple[tuple[str, str], ...] = ()  # the query string as received
 
     def headers_json(self) -> str:
         return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
@@ -158,12 +159,24 @@ def build_request(
     except g.GrammarError as exc:
         raise grammar_error(exc) from None
     is_rpc = path.startswith("/rpc/")
-    query = parse_query(query_pairs, is_rpc)
+    pairs = tuple(query_pairs)
+    query = parse_query(pairs, is_rpc)
     profile = (
         headers.get("accept-profile")
         if method in ("GET", "HEAD")
         else headers.get("content-profile")
     )
     return ApiRequest(
-        method, path, resource, query, headers, cookies, preferences, accept, rng, profile, is_rpc
+        method,
+        path,
+        resource,
+        query,
+        headers,
+        cookies,
+        preferences,
+        accept,
+        rng,
+        profile,
+        is_rpc,
+        pairs,
     )

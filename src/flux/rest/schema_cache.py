@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -105,6 +106,7 @@ class SchemaSnapshot:
     routines: dict[str, list[Routine]]
     loaded_at: float = field(default_factory=time.monotonic)
     load_seconds: float = 0.0
+    serial: int = field(default_factory=itertools.count(1).__next__)  # identity for caches
 
     def suggest_table(self, name: str) -> str | None:
         found = difflib.get_close_matches(name, list(self.relations), n=1, cutoff=0.75)
