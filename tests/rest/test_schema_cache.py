@@ -96,7 +96,6 @@ async def test_cache_lazy_lru_and_background_reload(rest_db):
     cache = SchemaCache(
         _connector(rest_db),
         max_schemas=2,
-        min_refresh_interval=0.0,
         on_load=lambda schema, secs: loads.append(schema),
     )
     first = await cache.get("api")
@@ -114,10 +113,30 @@ async def test_cache_lazy_lru_and_background_reload(rest_db):
     await cache.aclose()
 
 
-async def test_refresh_is_rate_limited(rest_db):
-    cache = SchemaCache(_connector(rest_db), min_refresh_interval=60.0)
+async def test_refresh_serves_requests_from_a_load_begun_after_they_arrived(rest_db):
+    import asyncio
+
+    loads = []
+    cache = SchemaCache(_connector(rest_db), on_load=lambda schema, secs: loads.append(schema))
+    before = time.monotonic()
     snap = await cache.get("api")
-    assert await cache.refresh("api") is snap
+    assert snap.loaded_at >= before  # the time its catalog read began
+    assert await cache.refresh("api", before) is snap  # fresh enough: no load
+    arrived = time.monotonic()
+    with psycopg.connect(rest_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE api.just_made (id int)")
+    # misses that arrived after the snapshot began share one new load
+    fresh = await asyncio.gather(*(cache.refresh("api", arrived) for _ in range(5)))
+    assert all(f is fresh[0] for f in fresh) and "just_made" in fresh[0].relations
+    assert loads == ["api", "api"]
+    # a miss that arrived while an older load runs waits it out, then gets a newer one
+    older = asyncio.ensure_future(cache.reload_now("api"))
+    await asyncio.sleep(0)  # the older load has begun
+    late = time.monotonic()
+    newer = await cache.refresh("api", late)
+    await older
+    assert newer.loaded_at >= late and loads == ["api"] * 4
+    await cache.aclose()
 
 
 async def test_cold_load_of_1000_tables_is_fast(fresh_db):

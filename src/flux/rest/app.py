@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -70,6 +71,7 @@ from flux.rest.sql import (
 )
 
 log = logging.getLogger("flux.rest")
+_ARRIVED: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")  # time.monotonic()
 
 _READ_METHODS = ("GET", "HEAD")
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -206,6 +208,7 @@ class RestEngine:
     # ------------------------------------------------------------- request pipeline
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
+        _ARRIVED.set(time.monotonic())
         timings: dict[str, float] = {}
         head = request.method == "HEAD"
         try:
@@ -223,7 +226,9 @@ class RestEngine:
 
     async def _snapshot(self, schema: str, refresh: bool = False) -> SchemaSnapshot:
         try:
-            return await (self.cache.refresh(schema) if refresh else self.cache.get(schema))
+            if refresh:
+                return await self.cache.refresh(schema, _ARRIVED.get(time.monotonic()))
+            return await self.cache.get(schema)
         except ApiError as err:
             if err.code in ("PGRST001", "PGRST003"):
                 raise schema_cache_unavailable() from None
