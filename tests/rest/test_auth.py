@@ -363,3 +363,53 @@ def test_lru_is_bounded():
     assert lru.get(1) == "a"  # 1 is now the most recent
     lru.put(3, "c")
     assert (len(lru), lru.get(2), lru.get(1), lru.get(3)) == (2, None, "a", "c")
+
+
+def _schema_loads(engine) -> float:
+    import re
+
+    text = engine.metrics.render().decode()
+    return float(re.search(r"^flux_rest_schema_cache_loads_total (\S+)$", text, re.M).group(1))
+
+
+async def test_pool_mode_reloads_only_on_a_trusted_notify(
+    rest_db, authenticator_dsn, rest_config, make_client
+):
+    """A tenant's own NOTIFY pgrst (from its own session or from its function run through our
+    pool) is ignored in pool mode; the superuser's reloads the cache."""
+    import asyncio
+
+    import psycopg
+
+    tenant = uuid.uuid4()
+    short = tenant.hex[:12]
+    with psycopg.connect(rest_db, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE ROLE t_{short}_role NOLOGIN; GRANT t_{short}_role TO authenticator;"
+            f"CREATE SCHEMA t_{short}_api AUTHORIZATION t_{short}_role;"
+            f"CREATE TABLE t_{short}_api.notes (id int);"
+            f"GRANT SELECT ON t_{short}_api.notes TO t_{short}_role;"
+            f"CREATE FUNCTION t_{short}_api.poke() RETURNS void LANGUAGE sql VOLATILE "
+            "AS $$ SELECT pg_notify('pgrst', 'reload schema') $$;"
+            f"GRANT EXECUTE ON FUNCTION t_{short}_api.poke() TO t_{short}_role"
+        )
+    config = rest_config.with_(
+        pool_mode=True, pool_jwt_secret="pool-secret-pool-secret-pool-secret!", db_schemas=()
+    )
+    async with make_client(config) as client:
+        engine = client.app.state.engine
+        auth = {"Authorization": f"Bearer {_bridge(short, tenant)}"}
+        assert (await client.get("/notes", headers=auth)).status_code == 200
+        await asyncio.sleep(0.3)  # the listener is connected
+        before = _schema_loads(engine)
+        assert (await client.post("/rpc/poke", headers=auth)).status_code == 204
+        with psycopg.connect(authenticator_dsn, autocommit=True) as conn:
+            conn.execute(f"SET ROLE t_{short}_role; NOTIFY pgrst, 'reload schema'")
+        # the sender is verified in pg_stat_activity, so its session must still be there
+        with psycopg.connect(rest_db, autocommit=True) as conn:
+            conn.execute("NOTIFY pgrst, 'reload schema'")
+            deadline = time.monotonic() + 5
+            while _schema_loads(engine) == before and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a reload wrongly started by the tenant would land by now
+        assert _schema_loads(engine) == before + 1
