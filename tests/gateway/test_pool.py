@@ -92,9 +92,11 @@ def tenant_db(fresh_db: str, pg_cluster) -> str:
     return pg_cluster.socket_conninfo(dbname=dbname, user=POOL_LOGIN)
 
 
-async def _stack(catalog, fresh_db, tenant_db, redis_url=None, **limits) -> tuple[Stack, object]:
+async def _stack(
+    catalog, fresh_db, tenant_db, redis_url=None, b_limits=None, **limits
+) -> tuple[Stack, object]:
     a = catalog.add_project("tenant-a", **limits)
-    b = catalog.add_project("tenant-b")
+    b = catalog.add_project("tenant-b", **(b_limits or {}))
     provision_tenant(fresh_db, a, "notes", ["a-one", "a-two"])
     provision_tenant(fresh_db, b, "secrets", ["b-secret"])
     pool = rest_app.build_app(
@@ -258,8 +260,9 @@ async def test_rate_limit_burst_leaves_other_projects_alone(catalog, fresh_db, t
 
 
 async def test_redis_stopped_mid_run(catalog, fresh_db, tenant_db, redis_server) -> None:
+    unlimited = {"rate_limit_per_minute": 100000}  # this test is about Redis, not limits
     built, pool = await _stack(
-        catalog, fresh_db, tenant_db, redis_url=redis_server.url, rate_limit_per_minute=100000
+        catalog, fresh_db, tenant_db, redis_url=redis_server.url, b_limits=unlimited, **unlimited
     )
     statuses: list[int] = []
     failures: list[str] = []

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import typer
 
 from flux.cli import output
-from flux.cli.commands.selection import ProjectOption, label
+from flux.cli.commands.selection import ProjectOption, fetch_project_resource, label
 from flux.cli.options import HashOption, JsonOption
 from flux.cli.project_ref import select_project
 from flux.cli.state import get_state
@@ -46,9 +46,7 @@ def list_domains(
     json_: JsonOption = False,
 ) -> None:
     """List the hostnames attached to the project."""
-    with get_state(ctx).client() as client:
-        ref = select_project(client, project, hash_)
-        answer = client.get(f"projects/{ref.hash}/domains")
+    ref, answer = fetch_project_resource(ctx, project, hash_, "domains")
     domains = [d for d in answer.get("domains") or [] if isinstance(d, dict)]
     if json_:
         output.print_json({"domains": domains})

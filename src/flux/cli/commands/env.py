@@ -8,10 +8,8 @@ from typing import Any
 import typer
 
 from flux.cli import output
-from flux.cli.commands.selection import ProjectOption, label
+from flux.cli.commands.selection import ProjectOption, fetch_project_resource, label
 from flux.cli.options import HashOption, JsonOption
-from flux.cli.project_ref import select_project
-from flux.cli.state import get_state
 
 env_app = typer.Typer(help="A dedicated project's REST process environment.", no_args_is_help=True)
 
@@ -35,9 +33,7 @@ def list_env(
     json_: JsonOption = False,
 ) -> None:
     """Show the REST process environment (PGRST_*), secrets hidden."""
-    with get_state(ctx).client() as client:
-        ref = select_project(client, project, hash_)
-        answer = client.get(f"projects/{ref.hash}/env")
+    ref, answer = fetch_project_resource(ctx, project, hash_, "env")
     if json_:
         output.print_json(answer)
         return

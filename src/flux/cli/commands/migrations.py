@@ -7,10 +7,8 @@ from typing import Any
 import typer
 
 from flux.cli import output
-from flux.cli.commands.selection import ProjectOption, label
+from flux.cli.commands.selection import ProjectOption, fetch_project_resource, label
 from flux.cli.options import HashOption, JsonOption
-from flux.cli.project_ref import select_project
-from flux.cli.state import get_state
 
 migrations_app = typer.Typer(help="The migrations ledger of a project.", no_args_is_help=True)
 
@@ -41,9 +39,7 @@ def list_migrations(
     json_: JsonOption = False,
 ) -> None:
     """List applied migrations and repeatable scripts, with checksums and times."""
-    with get_state(ctx).client() as client:
-        ref = select_project(client, project, hash_)
-        answer = client.get(f"projects/{ref.hash}/migrations")
+    ref, answer = fetch_project_resource(ctx, project, hash_, "migrations")
     if json_:
         output.print_json(answer)
         return

@@ -3,12 +3,13 @@ slug and/or `--project/-p <slug>`, plus `--hash`, resolved by `project_ref.selec
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from flux.cli.client import ApiClient
 from flux.cli.project_ref import ProjectRef, select_project
+from flux.cli.state import get_state
 from flux.errors import FluxError
 
 ProjectOption = Annotated[
@@ -32,3 +33,12 @@ def choose(
 def label(ref: ProjectRef) -> str:
     """`slug (hash)` for messages, or just the hash when the slug is unknown."""
     return f"{ref.slug} ({ref.hash})" if ref.slug else ref.hash
+
+
+def fetch_project_resource(
+    ctx: typer.Context, project: str | None, hash_: str | None, resource: str
+) -> tuple[ProjectRef, Any]:
+    """Select the project and GET `projects/{hash}/{resource}` from the API."""
+    with get_state(ctx).client() as client:
+        ref = select_project(client, project, hash_)
+        return ref, client.get(f"projects/{ref.hash}/{resource}")
