@@ -16,15 +16,10 @@ import time
 from pathlib import Path
 
 import httpx
+from benchlib import percentile
 
 from flux.cli.user_config import config_path, load_user_config
 from flux.devserver import FluxUp
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def timed(fn) -> float:
@@ -42,20 +37,33 @@ def main() -> None:
     platform = FluxUp(root)
     first_start = platform.start(timeout=60)
     token = load_user_config(config_path(platform.home))["token"]
-    client = httpx.Client(base_url=f"{platform.api_base}/cli/v1",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    client = httpx.Client(
+        base_url=f"{platform.api_base}/cli/v1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     try:
         for _ in range(20):
             client.get("/auth/verify")
-        verify = [timed(lambda: client.get("/auth/verify").raise_for_status())
-                  for _ in range(args.creates)]
-        creates = [timed(lambda i=i: client.post("/create", json={"name": f"bench {i}"})
-                         .raise_for_status()) for i in range(args.creates)]
-        print(f"auth/verify baseline: p50 {statistics.median(verify):.1f} ms, "
-              f"p95 {percentile(verify, 95):.1f} ms")
-        print(f"v2 create x{args.creates}: p50 {statistics.median(creates):.1f} ms, "
-              f"p95 {percentile(creates, 95):.1f} ms, max {max(creates):.1f} ms "
-              f"(p50 = {statistics.median(creates) / statistics.median(verify):.1f}x baseline)")
+        verify = [
+            timed(lambda: client.get("/auth/verify").raise_for_status())
+            for _ in range(args.creates)
+        ]
+        creates = [
+            timed(
+                lambda i=i: client.post("/create", json={"name": f"bench {i}"}).raise_for_status()
+            )
+            for i in range(args.creates)
+        ]
+        print(
+            f"auth/verify baseline: p50 {statistics.median(verify):.1f} ms, "
+            f"p95 {percentile(verify, 95):.1f} ms"
+        )
+        print(
+            f"v2 create x{args.creates}: p50 {statistics.median(creates):.1f} ms, "
+            f"p95 {percentile(creates, 95):.1f} ms, max {max(creates):.1f} ms "
+            f"(p50 = {statistics.median(creates) / statistics.median(verify):.1f}x baseline)"
+        )
         for i in range(args.creates, args.projects):
             client.post("/create", json={"name": f"bench {i}"}).raise_for_status()
         api_list = [timed(lambda: client.get("/list").raise_for_status()) for _ in range(5)]
@@ -66,11 +74,14 @@ def main() -> None:
             result = platform.cli("list")
             cli_list.append((time.perf_counter() - start) * 1000)
             assert result.returncode == 0 and result.stdout.count("bench-") >= args.projects
-        print(f"GET list with {args.projects} projects: median "
-              f"{statistics.median(api_list):.1f} ms")
-        print(f"`flux list` with {args.projects} projects: median "
-              f"{statistics.median(cli_list):.0f} ms (`flux version` baseline "
-              f"{statistics.median(version):.0f} ms)")
+        print(
+            f"GET list with {args.projects} projects: median {statistics.median(api_list):.1f} ms"
+        )
+        print(
+            f"`flux list` with {args.projects} projects: median "
+            f"{statistics.median(cli_list):.0f} ms (`flux version` baseline "
+            f"{statistics.median(version):.0f} ms)"
+        )
     finally:
         client.close()
         platform.stop()
@@ -79,8 +90,10 @@ def main() -> None:
         colds.append(platform.start(timeout=60))
         platform.stop()
     print(f"flux up first start (initdb + bootstrap): {first_start:.2f} s")
-    print(f"flux up cold start, existing state ({args.projects} projects): "
-          f"median {statistics.median(colds):.2f} s, max {max(colds):.2f} s")
+    print(
+        f"flux up cold start, existing state ({args.projects} projects): "
+        f"median {statistics.median(colds):.2f} s, max {max(colds):.2f} s"
+    )
 
 
 if __name__ == "__main__":

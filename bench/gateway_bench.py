@@ -18,11 +18,8 @@ steadier measure of cost than throughput.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -36,6 +33,16 @@ from pathlib import Path
 import httpx
 import jwt
 import psycopg
+from benchlib import (
+    FLUX_REST,
+    LoadResult,
+    httpx_load,
+    run_wrk,
+    serve_asgi,
+    spawn,
+    start_cluster,
+    stop,
+)
 
 from flux.catalog.db import Catalog
 from flux.catalog.plans import Plan, get_plan
@@ -44,7 +51,7 @@ from flux.catalog.users import create_user
 from flux.engines.v2_shared import POOL_LOGIN_ROLE, SharedEngine, names_for, prepare_shared_database
 from flux.gateway.bridge import sign_hs256
 from flux.naming import new_hash
-from flux.postgres import Cluster, free_port, socket_dir_for
+from flux.postgres import Cluster, free_port
 
 POOL_SECRET = "bench-pool-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 ROWS = 1000
@@ -71,17 +78,6 @@ class Target:
     pid: int
 
 
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-    cpu_us: float = 0.0  # server-process CPU per request
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -89,17 +85,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 # ----------------------------------------------------------------------------- set-up
-def start_cluster(root: Path) -> Cluster:
-    templates = Path(os.environ.get("FLUX_TEST_TEMPLATES") or root / "templates")
-    data = root / "pg"
-    cluster = Cluster(
-        data,
-        free_port(),
-        socket_dir_for(data, root / "run"),
-        settings={"fsync": "off", "max_connections": "200"},
-    )
-    cluster.create(templates)
-    cluster.start()
+def start_platform_cluster(root: Path) -> Cluster:
+    """A cluster with a migrated catalog (flux_system) and a prepared flux_shared database."""
+    cluster = start_cluster(root, {"fsync": "off", "max_connections": "200"})
     with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE flux_system")
         conn.execute("CREATE DATABASE flux_shared")
@@ -161,8 +149,6 @@ def add_tenants(cluster: Cluster, slugs: list[str], rows: int) -> list[Tenant]:
 # ----------------------------------------------------------------------------- servers
 def serve_gateway(config: dict[str, str], port: int) -> None:
     """Child process: gateway + in-process REST pool on uvicorn (uvloop, httptools)."""
-    import uvicorn
-
     from flux.gateway.app import build_gateway_app
     from flux.gateway.directory import Directory
     from flux.rest.app import build_app
@@ -183,15 +169,7 @@ def serve_gateway(config: dict[str, str], port: int) -> None:
         pool_jwt_secret=POOL_SECRET,
         base_domain="localhost",
     )
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
+    serve_asgi(app, port, log_level="warning")
 
 
 def _bearer(claims: dict, secret: str) -> str:
@@ -216,12 +194,11 @@ def start_servers(
     shared_pool = cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE)
     gateway_port, direct_port, pool_port = free_port(), free_port(), free_port()
     config = {"catalog": cluster.socket_conninfo(dbname="flux_system"), "shared_pool": shared_pool}
-    gateway = subprocess.Popen(
+    gateway = spawn(
         [sys.executable, __file__, "--serve-gateway", str(gateway_port)],
-        env={**os.environ, "GATEWAY_BENCH_CONFIG": json.dumps(config)},
+        {"GATEWAY_BENCH_CONFIG": json.dumps(config)},
     )
     direct_env = {
-        **os.environ,
         "PGRST_DB_URI": shared_pool,
         "PGRST_DB_SCHEMAS": main.schema,
         "PGRST_JWT_SECRET": main.secret,
@@ -237,9 +214,8 @@ def start_servers(
         "FLUX_POOL_MODE": "true",
         "FLUX_POOL_JWT_SECRET": POOL_SECRET,
     }
-    flux_rest = [sys.executable, "-c", "from flux.rest.server import main; main()"]
-    direct = subprocess.Popen(flux_rest, env=direct_env)
-    pool = subprocess.Popen(flux_rest, env=pool_env)
+    direct = spawn(FLUX_REST, direct_env)
+    pool = spawn(FLUX_REST, pool_env)
     path = f"/items?id=eq.{ROW_ID}"
     bridge = "Bearer " + sign_hs256(
         {
@@ -288,16 +264,6 @@ def wait_ready(targets: list[Target], expected: object, timeout: float = 60.0) -
 
 
 # ----------------------------------------------------------------------------- load
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if not match:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 def _lua(requests: list[tuple[str, str]]) -> str:
     paths = ",".join(json.dumps(p) for p, _ in requests)
     auths = ",".join(json.dumps(a) for _, a in requests)
@@ -308,65 +274,23 @@ def _lua(requests: list[tuple[str, str]]) -> str:
     )
 
 
-def run_wrk(target: Target, seconds: float, connections: int, workdir: Path) -> Result:
+def wrk_load(target: Target, seconds: float, connections: int, workdir: Path) -> LoadResult:
     script = workdir / f"{target.name}.lua"
     script.write_text(_lua(target.requests))
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            str(script),
-            target.base,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors:.*", out)
-    errors = int(bad.group(1)) if bad else 0
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(0)))
-    return Result(
-        target.name,
-        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
-        _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
-        errors,
-        int(re.search(r"(\d+) requests in", out).group(1)),
-    )
+    return run_wrk(target.base, seconds, connections, script=script)
 
 
-async def _httpx_load(target: Target, seconds: float, connections: int) -> tuple:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(base_url=target.base, limits=limits) as client:
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors
-            while (start := time.perf_counter()) < deadline:
-                path, auth = random.choice(target.requests)
-                response = await client.get(path, headers={"Authorization": auth})
-                latencies.append((time.perf_counter() - start) * 1000)
-                errors += response.status_code != 200
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return latencies, errors
+def httpx_target_load(
+    target: Target, seconds: float, connections: int, workdir: Path
+) -> LoadResult:
+    requests = [(target.base + path, auth) for path, auth in target.requests]
+    return httpx_load(requests, seconds, connections)
 
 
-def run_httpx(target: Target, seconds: float, connections: int, workdir: Path) -> Result:
-    latencies, errors = asyncio.run(_httpx_load(target, seconds, connections))
-    cuts = statistics.quantiles(latencies, n=100)
-    return Result(target.name, len(latencies) / seconds, cuts[49], cuts[98], errors, len(latencies))
+LOAD_TOOLS = {wrk_load: "wrk", httpx_target_load: "httpx"}
 
 
-def measure(load, target: Target, seconds: float, connections: int, workdir: Path) -> Result:
+def measure(load, target: Target, seconds: float, connections: int, workdir: Path) -> LoadResult:
     before = cpu_seconds(target.pid)
     result = load(target, seconds, connections, workdir)
     result.cpu_us = (cpu_seconds(target.pid) - before) / max(1, result.requests) * 1e6
@@ -392,11 +316,11 @@ def main() -> None:
         serve_gateway(json.loads(os.environ["GATEWAY_BENCH_CONFIG"]), args.serve_gateway)
         return
 
-    load = run_wrk if shutil.which("wrk") else run_httpx
+    load = wrk_load if shutil.which("wrk") else httpx_target_load
     root = Path(tempfile.mkdtemp(prefix="flux-gw-bench-"))
-    cluster = start_cluster(root)
+    cluster = start_platform_cluster(root)
     processes: list[subprocess.Popen] = []
-    results: dict[str, list[Result]] = {}
+    results: dict[str, list[LoadResult]] = {}
     try:
         [main_tenant] = add_tenants(cluster, ["bench"], ROWS)
         processes, targets = start_servers(cluster, main_tenant)
@@ -419,16 +343,13 @@ def main() -> None:
                 measure(load, fleet, args.duration, args.connections, root)
             ]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+        stop(processes)
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
-    report(results, load.__name__.removeprefix("run_"), args)
+    report(results, LOAD_TOOLS[load], args)
 
 
-def report(results: dict[str, list[Result]], tool: str, args: argparse.Namespace) -> None:
+def report(results: dict[str, list[LoadResult]], tool: str, args: argparse.Namespace) -> None:
     print(
         f"\nGET /items?id=eq.<n> with a JWT; {tool}, {args.connections} connections, "
         f"{args.rounds} x {args.duration:g}s rounds after {args.warmup:g}s warm-up"

@@ -38,14 +38,24 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import jwt
 import psycopg
+from benchlib import (
+    FLUX_REST,
+    LoadResult,
+    create_database,
+    httpx_load,
+    run_wrk,
+    serve_asgi,
+    spawn,
+    start_cluster,
+    stop,
+)
 
-from flux.postgres import Cluster, free_port, socket_dir_for
+from flux.postgres import Cluster, free_port
 
 JWT_SECRET = "bench-jwt-secret-" + uuid.uuid4().hex
 POOL_SECRET = "bench-pool-secret-" + uuid.uuid4().hex
@@ -53,7 +63,6 @@ DB_POOL = 10
 PK_ID = 4242
 PK_PATH = f"/items?id=eq.{PK_ID}"
 EMBED_PATH = "/projects?select=id,name,client:clients(id,name),tasks(id,title,assignee:users(id,name))&order=id&limit=20"
-FLUX_REST = [sys.executable, "-c", "from flux.rest.server import main; main()"]
 
 # ----------------------------------------------------------------------------- data
 ROLES_SQL = """
@@ -88,27 +97,13 @@ ANALYZE;
 """
 
 
-def start_cluster(root: Path) -> Cluster:
-    templates = Path(os.environ.get("FLUX_TEST_TEMPLATES") or root / "templates")
-    data = root / "pg"
-    cluster = Cluster(
-        data,
-        free_port(),
-        socket_dir_for(data, root / "run"),
-        settings={"fsync": "off", "max_connections": "200", "log_line_prefix": "%u|"},
+def start_bench_cluster(root: Path) -> Cluster:
+    cluster = start_cluster(
+        root, {"fsync": "off", "max_connections": "200", "log_line_prefix": "%u|"}
     )
-    cluster.create(templates)
-    cluster.start()
     with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
         conn.execute(ROLES_SQL)
     return cluster
-
-
-def create_database(cluster: Cluster, name: str, sql: str) -> None:
-    with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(cluster.socket_conninfo(dbname=name), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 # ----------------------------------------------------------------------------- floor
@@ -168,7 +163,6 @@ def serve_floor(port: int, conninfo: str, routes: dict[str, list]) -> None:
     """Child process: the floor — Starlette on uvicorn, psycopg pool, one pipeline per request."""
     import contextlib
 
-    import uvicorn
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -203,35 +197,16 @@ def serve_floor(port: int, conninfo: str, routes: dict[str, list]) -> None:
         return Response(row[2], headers={"Content-Type": "application/json; charset=utf-8"})
 
     app = Starlette(routes=[Route("/{path:path}", endpoint)], lifespan=lifespan)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="error",
-        access_log=False,
-    )
+    serve_asgi(app, port)
 
 
 # ----------------------------------------------------------------------------- processes
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
-
-
 def flux_rest(env: dict[str, str]) -> subprocess.Popen:
-    return spawn(FLUX_REST, {"PGRST_SERVER_HOST": "127.0.0.1", "PGRST_LOG_LEVEL": "error", **env})
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return spawn(
+        FLUX_REST,
+        {"PGRST_SERVER_HOST": "127.0.0.1", "PGRST_LOG_LEVEL": "error", **env},
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def wait_ok(url: str, token: str | None = None, timeout: float = 30.0) -> bytes:
@@ -256,76 +231,24 @@ def rss_mib(process: subprocess.Popen) -> float:
 
 
 # ----------------------------------------------------------------------------- load
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+def wrk_load(url: str, token: str, seconds: float, connections: int) -> LoadResult:
+    return run_wrk(url, seconds, connections, headers=(f"Authorization: Bearer {token}",))
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if not match:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def wrk_load(url: str, token: str, seconds: float, connections: int) -> Result:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-        + ["-H", f"Authorization: Bearer {token}", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors:.*", out)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(0)))
-    return Result(
-        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
-        _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
-        errors,
-    )
-
-
-async def _httpx_workers(url: str, token: str, seconds: float, connections: int) -> Result:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=connections)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(limits=limits, headers=headers) as client:
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors
-            while (start := time.perf_counter()) < deadline:
-                response = await client.get(url)
-                latencies.append((time.perf_counter() - start) * 1000)
-                errors += response.status_code != 200
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    cuts = statistics.quantiles(latencies, n=100)
-    return Result(len(latencies) / seconds, cuts[49], cuts[98], errors)
-
-
-def httpx_load(url: str, token: str, seconds: float, connections: int) -> Result:
+def subprocess_httpx_load(url: str, token: str, seconds: float, connections: int) -> LoadResult:
     """The fallback generator, in its own process so it never shares a core's loop with us."""
     args = json.dumps([url, token, seconds, connections])
     out = subprocess.run(
         [sys.executable, __file__, "--httpx-load", args], capture_output=True, text=True, check=True
     ).stdout
-    return Result(**json.loads(out))
+    return LoadResult(**json.loads(out))
 
 
 def load_fn():
-    return wrk_load if shutil.which("wrk") else httpx_load
+    return wrk_load if shutil.which("wrk") else subprocess_httpx_load
+
+
+LOAD_TOOLS = {wrk_load: "wrk", subprocess_httpx_load: "httpx"}
 
 
 # ----------------------------------------------------------------------------- statements
@@ -424,7 +347,7 @@ def bench_reads(cluster: Cluster, args: argparse.Namespace) -> None:
                 raise SystemExit(f"bodies differ for {path}: {bodies}")
         same = check_statements(cluster, targets)
         print(f"statements sent by flux rest and by the floor identical: {'yes' if same else 'NO'}")
-        results: dict[tuple[str, str], list[Result]] = {}
+        results: dict[tuple[str, str], list[LoadResult]] = {}
         for label, path in (("pk", PK_PATH), ("embed", EMBED_PATH)):
             if label not in args.only:
                 continue
@@ -436,11 +359,11 @@ def bench_reads(cluster: Cluster, args: argparse.Namespace) -> None:
                     results.setdefault((label, name), []).append(result)
     finally:
         stop(processes)
-    report_reads(results, load.__name__.removesuffix("_load"), args)
+    report_reads(results, LOAD_TOOLS[load], args)
 
 
 def report_reads(
-    results: dict[tuple[str, str], list[Result]], tool: str, args: argparse.Namespace
+    results: dict[tuple[str, str], list[LoadResult]], tool: str, args: argparse.Namespace
 ) -> None:
     print(
         f"\n{tool}, {args.connections} connections, {args.rounds} x {args.duration:g}s rounds "
@@ -708,12 +631,13 @@ def main() -> None:
         serve_floor(args.serve_floor, conninfo, routes)
         return
     if args.httpx_load:
-        result = asyncio.run(_httpx_workers(*json.loads(args.httpx_load)))
+        url, token, seconds, connections = json.loads(args.httpx_load)
+        result = httpx_load([(url, f"Bearer {token}")], seconds, connections)
         print(json.dumps(result.__dict__))
         return
 
     root = Path(tempfile.mkdtemp(prefix="flux-rest-bench-"))
-    cluster = start_cluster(root)
+    cluster = start_bench_cluster(root)
     try:
         if args.only & {"pk", "embed"}:
             bench_reads(cluster, args)

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -36,8 +35,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from benchlib import (
+    FLUX_REST,
+    LoadResult,
+    create_database,
+    run_wrk,
+    serve_asgi,
+    spawn,
+    start_cluster,
+    stop,
+)
 
-from flux.postgres import Cluster, free_port, socket_dir_for
+from flux.postgres import free_port
 
 SCHEMA_SQL = """
 CREATE ROLE web_anon NOLOGIN;
@@ -81,14 +90,6 @@ SCENARIOS = [
     Scenario("patch_pk", "PATCH", "/bench_items?id=eq.{id}", '{"qty":5}', ""),
     Scenario("rpc", "POST", "/rpc/bench_add", '{"a":1,"b":2}', ""),
 ]
-
-
-@dataclass
-class Result:
-    rps: float
-    p50: float
-    p99: float
-    errors: int
 
 
 # ----------------------------------------------------------------------------- the floor
@@ -187,19 +188,8 @@ def floor_app(conninfo: str, statements: dict[str, dict[str, object]]):
 
 
 def serve_floor(conninfo: str, port: int, statements_file: str) -> None:
-    import uvicorn
-
     statements = json.loads(Path(statements_file).read_text())
-    uvicorn.run(
-        floor_app(conninfo, statements),
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="error",
-        access_log=False,
-        lifespan="on",
-    )
+    serve_asgi(floor_app(conninfo, statements), port, lifespan="on")
 
 
 # ----------------------------------------------------------------------------- load
@@ -230,23 +220,12 @@ def lua(sc: Scenario) -> str:
     )
 
 
-def ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(base: str, sc: Scenario, seconds: int, connections: int, workdir: Path) -> Result:
+def wrk_scenario(
+    base: str, sc: Scenario, seconds: int, connections: int, workdir: Path
+) -> LoadResult:
     script = workdir / f"{sc.name}.lua"
     script.write_text(lua(sc))
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Result(
-        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        int(bad.group(1)) if bad else 0,
-    )
+    return run_wrk(base, seconds, connections, threads=2, script=script)
 
 
 # ----------------------------------------------------------------------------- main
@@ -267,41 +246,26 @@ def main() -> None:
         raise SystemExit("wrk is required (apt-get install wrk)")
 
     root = Path(tempfile.mkdtemp(prefix="flux-rest-writes-bench-"))
-    templates = Path(os.environ.get("FLUX_TEST_TEMPLATES") or root / "templates")
-    cluster = Cluster(
-        root / "pg",
-        free_port(),
-        socket_dir_for(root / "pg", root / "run"),
-        settings={"fsync": "off", "synchronous_commit": "off", "max_connections": "100"},
+    cluster = start_cluster(
+        root, {"fsync": "off", "synchronous_commit": "off", "max_connections": "100"}
     )
-    cluster.create(templates)
-    cluster.start()
     procs: list[subprocess.Popen] = []
     try:
-        with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        with psycopg.connect(cluster.socket_conninfo(dbname="bench"), autocommit=True) as conn:
-            conn.execute(SCHEMA_SQL)
+        create_database(cluster, "bench", SCHEMA_SQL)
         dsn = cluster.socket_conninfo(dbname="bench", user="authenticator")
         statements_file = root / "statements.json"
         statements_file.write_text(json.dumps(captured_statements(dsn)))
 
         rest_port, floor_port = free_port(), free_port()
-        env = dict(
-            os.environ,
-            PGRST_DB_URI=dsn,
-            PGRST_DB_SCHEMAS="api",
-            PGRST_DB_ANON_ROLE="web_anon",
-            PGRST_SERVER_PORT=str(rest_port),
-            PGRST_DB_POOL="10",
-            PGRST_DB_CHANNEL_ENABLED="false",
-        )
-        rest = subprocess.Popen(
-            [sys.executable, "-c", "from flux.rest.server import main; main()"],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        env = {
+            "PGRST_DB_URI": dsn,
+            "PGRST_DB_SCHEMAS": "api",
+            "PGRST_DB_ANON_ROLE": "web_anon",
+            "PGRST_SERVER_PORT": str(rest_port),
+            "PGRST_DB_POOL": "10",
+            "PGRST_DB_CHANNEL_ENABLED": "false",
+        }
+        rest = spawn(FLUX_REST, env, stderr=subprocess.PIPE, text=True)
         procs.append(rest)
         floor = subprocess.Popen(
             [sys.executable, __file__, "--floor-serve", dsn, str(floor_port), str(statements_file)],
@@ -323,29 +287,24 @@ def main() -> None:
             if args.only and sc.name not in args.only:
                 continue
             conns = sc.connections or args.connections
-            figures: dict[str, Result] = {}
+            figures: dict[str, LoadResult] = {}
             targets = [("floor", floor_port), ("flux", rest_port)]
             for round_ in range(args.rounds):  # alternate, keep each target's best run
                 for target, port in targets if round_ % 2 == 0 else targets[::-1]:
                     base = f"http://127.0.0.1:{port}"
-                    run_wrk(base, sc, args.warmup, conns, root)
-                    res = run_wrk(base, sc, args.seconds, conns, root)
+                    wrk_scenario(base, sc, args.warmup, conns, root)
+                    res = wrk_scenario(base, sc, args.seconds, conns, root)
                     if target not in figures or res.rps > figures[target].rps:
                         figures[target] = res
             for target, res in figures.items():
                 print(
-                    f"{sc.name:<12} {target:<6} {conns:>5} {res.rps:>9.0f} {res.p50:>8.2f} "
-                    f"{res.p99:>8.2f} {res.errors:>6}"
+                    f"{sc.name:<12} {target:<6} {conns:>5} {res.rps:>9.0f} {res.p50_ms:>8.2f} "
+                    f"{res.p99_ms:>8.2f} {res.errors:>6}"
                 )
             ratio = figures["flux"].rps / figures["floor"].rps
             print(f"{sc.name:<12} ratio  flux/floor = {ratio:.0%}")
     finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs, timeout=10)
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from benchlib import percentile
 
 from flux.catalog import tokens, users
 from flux.control import projects as svc
@@ -30,12 +31,6 @@ from flux.embedded import load_state, open_catalog, start_database
 from flux.engines.runners import LocalRunner
 from flux.engines.v1_dedicated import DedicatedEngine
 from flux.postgres import Cluster, free_port, socket_dir_for
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def first_ok(url: str, key: str, timeout: float = 30.0) -> None:
