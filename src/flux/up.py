@@ -39,6 +39,7 @@ from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
+from flux.rest.server import tune_garbage_collector
 
 SCHEMA_RELOAD_TIMEOUT = 10.0
 # The shared pool's connections, and how many of them one project may hold at once: a slow
@@ -231,6 +232,7 @@ def main(
         if v is not None
     }
     settings = Settings(**overrides)
+    tune_garbage_collector()  # the REST pool's hot path runs in this process
     platform = Platform(settings)
     try:
         platform.prepare()

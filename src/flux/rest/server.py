@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -71,8 +72,19 @@ def serve(config: RestConfig) -> None:
     `uvicorn.Server.serve()` runs on whatever loop it is awaited in (its `loop="uvloop"`
     setting only takes effect inside `Server.run()`), so the uvloop loop is created here.
     """
+    tune_garbage_collector()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_serve(config))
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections on the hot path: start-up objects (modules, config, routes)
+    are moved out of the collector's sight, and young-generation collections run less often,
+    which trims tail latency without unbounded growth (reference counting frees almost all
+    request garbage; the cyclic collector still runs)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def main(argv: list[str] | None = None) -> None:
