@@ -153,7 +153,9 @@ def serve_gateway(config: dict[str, str], port: int) -> None:
     from flux.gateway.directory import Directory
     from flux.rest.app import build_app
     from flux.rest.config import RestConfig
+    from flux.rest.server import tune_garbage_collector
 
+    tune_garbage_collector()  # as `flux up` does for its process
     pool = build_app(
         RestConfig(
             db_uri=config["shared_pool"],
