@@ -80,7 +80,9 @@ DEFAULT_REST_COMMAND = (sys.executable, "-c", REST_LAUNCHER)
 # Small, predictable footprint: many dedicated clusters share one machine.
 DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
 
-_BOOTSTRAP = AUTH_SCHEMA_SQL + """
+_BOOTSTRAP = (
+    AUTH_SCHEMA_SQL
+    + """
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
@@ -132,6 +134,7 @@ CREATE EVENT TRIGGER flux_schema_reload_ddl ON ddl_command_end
 CREATE EVENT TRIGGER flux_schema_reload_drop ON sql_drop
   EXECUTE FUNCTION flux.notify_schema_reload();
 """
+)
 
 
 _SECRET_KEYS = {"superuser_password", "authenticator_password"}
