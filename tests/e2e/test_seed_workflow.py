@@ -7,9 +7,11 @@ import re
 import time
 
 import httpx
+import psycopg
 import pytest
 
 from flux.cli.user_config import config_path, load_user_config
+from flux.embedded import load_state
 
 pytestmark = pytest.mark.slow
 
@@ -51,10 +53,6 @@ def _mint(flux_up, slug: str, h: str, sub: str) -> str:
 
 
 def _seed_as_superuser(flux_up, h: str, rows: list[tuple[str, str]]) -> None:
-    import psycopg
-
-    from flux.embedded import load_state
-
     state = load_state(flux_up.flux_home)
     with psycopg.connect(state.shared_conninfo(), autocommit=True) as conn:
         schema = conn.execute(
@@ -106,10 +104,6 @@ def test_first_request_works_through_every_url_form(flux_up):
     assert res.status_code == 404 and res.json() == {"error": "project not found"}
 
     # activity reaches the catalog in batches (lossy by design, within seconds)
-    import psycopg
-
-    from flux.embedded import load_state
-
     catalog = load_state(flux_up.flux_home).catalog_conninfo()
     deadline = time.monotonic() + 20
     seen = None
