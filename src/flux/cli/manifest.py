@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flux.errors import FluxError
+from flux.jsonfile import load_json_object
 from flux.naming import PLACEHOLDER_HASH
 
 MANIFEST_NAME = "flux.json"
@@ -59,22 +59,7 @@ def find_manifest_path(start: Path) -> Path | None:
 
 def load_manifest(path: Path) -> Manifest:
     """Read and validate flux.json; malformed content is a FluxError naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FluxError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
-            code="manifest_invalid",
-            hint="fix the file or run `flux init`",
-        ) from exc
-    except OSError as exc:
-        raise FluxError(f"cannot read {path}: {exc.strerror}", code="manifest_unreadable") from exc
-    if not isinstance(data, dict):
-        raise FluxError(
-            f"{path} must hold a JSON object",
-            code="manifest_invalid",
-            hint='expected {"slug": "...", "hash": "..."}',
-        )
+    data = load_json_object(path, kind="manifest", hint='expected {"slug": "...", "hash": "..."}')
     return Manifest(path, data)
 
 
