@@ -1,4 +1,4 @@
-"""The `auth` schema both engines install: `auth.jwt()` (claims as jsonb), `auth.uid()` (the
+"""SQL both engines install: roles created if missing, and the `auth` schema: `auth.jwt()` (claims as jsonb), `auth.uid()` (the
 JWT `sub` as text) and `auth.role()`, read from the transaction-local `request.jwt.claims`
 the REST engine sets. Nothing is granted to PUBLIC; each engine grants its own roles."""
 
@@ -16,3 +16,16 @@ CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
 $f$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA auth FROM PUBLIC;
 """
+
+
+def ensure_roles_sql(roles: dict[str, str]) -> str:
+    """A DO block creating each role (name → attributes, e.g. "LOGIN NOINHERIT") if missing.
+
+    Names and attributes are constants of the engines, never user input."""
+    body = "".join(
+        f"  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN\n"
+        f"    CREATE ROLE {name} {attributes};\n"
+        "  END IF;\n"
+        for name, attributes in roles.items()
+    )
+    return f"DO $$\nBEGIN\n{body}END $$;\n"

@@ -38,7 +38,7 @@ from psycopg import sql
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
-from flux.engines.auth_sql import AUTH_SCHEMA_SQL
+from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
 from flux.engines.base import TenantNames
 from flux.engines.keys import project_keys
 from flux.engines.runners import LocalRunner, ProcessSpec
@@ -82,22 +82,15 @@ DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
 
 _BOOTSTRAP = (
     AUTH_SCHEMA_SQL
+    + ensure_roles_sql(
+        {
+            "authenticator": "LOGIN NOINHERIT",
+            "anon": "NOLOGIN",
+            "authenticated": "NOLOGIN",
+            "service_role": "NOLOGIN BYPASSRLS",
+        }
+    )
     + """
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
-    CREATE ROLE authenticator LOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-    CREATE ROLE anon NOLOGIN;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-    CREATE ROLE authenticated NOLOGIN;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    CREATE ROLE service_role NOLOGIN BYPASSRLS;
-  END IF;
-END $$;
 ALTER ROLE authenticator LOGIN NOINHERIT;
 ALTER ROLE anon NOLOGIN;
 ALTER ROLE authenticated NOLOGIN;

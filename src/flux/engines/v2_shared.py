@@ -13,7 +13,7 @@ from psycopg import sql
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
-from flux.engines.auth_sql import AUTH_SCHEMA_SQL
+from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
 from flux.engines.base import TenantNames
 from flux.naming import shortid, tenant_ddl_role, tenant_role, tenant_schema
 
@@ -22,16 +22,8 @@ MIGRATION_ROLE = "flux_migrator"
 
 _PREPARE = (
     AUTH_SCHEMA_SQL
+    + ensure_roles_sql({POOL_LOGIN_ROLE: "LOGIN NOINHERIT", MIGRATION_ROLE: "NOLOGIN"})
     + """
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flux_authenticator') THEN
-    CREATE ROLE flux_authenticator LOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flux_migrator') THEN
-    CREATE ROLE flux_migrator NOLOGIN;
-  END IF;
-END $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS flux;
 REVOKE ALL ON SCHEMA flux FROM PUBLIC;
