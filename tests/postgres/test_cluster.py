@@ -50,15 +50,28 @@ def test_create_start_stop_restart_keeps_data(tmp_path, pg_templates):
     assert cluster.status() == "missing"
 
 
-def test_stale_postmaster_pid_is_detected_and_removed(tmp_path, pg_templates):
+def test_stale_postmaster_pid_is_detected_and_left_to_postgres(tmp_path, pg_templates):
     cluster = _cluster(tmp_path)
     cluster.create(pg_templates)
     cluster.start()
     pid = cluster.running_pid()
     subprocess.run(["kill", "-9", str(pid)], check=True)
     cluster.process.wait(timeout=10)
-    # the pid file is left behind by a crash; status must not trust it
+    # the pid file is left behind by a crash; status must not trust it, and it stays for
+    # PostgreSQL's own check that no orphaned backend still uses the old shared memory
     assert (cluster.data_dir / "postmaster.pid").exists()
+    assert cluster.status() == "stopped" and not cluster.is_ready()
+    assert (cluster.data_dir / "postmaster.pid").exists()
+    cluster.start()
+    assert cluster.status() == "running" and cluster.running_pid() != pid
+    cluster.destroy()
+
+
+def test_pid_file_naming_a_reused_pid_is_removed(tmp_path, pg_templates):
+    cluster = _cluster(tmp_path)
+    cluster.create(pg_templates)
+    # the pid now belongs to another program (this test's own process)
+    (cluster.data_dir / "postmaster.pid").write_text(f"{os.getpid()}\n{cluster.data_dir}\n")
     assert cluster.status() == "stopped"
     assert not (cluster.data_dir / "postmaster.pid").exists()
     cluster.start()

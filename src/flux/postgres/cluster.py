@@ -43,12 +43,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _is_postgres(pid: int) -> bool:
+def _cmdline(pid: int) -> bytes:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return False
-    return b"postgres" in cmdline
+        return b""
+
+
+def _is_postgres(pid: int) -> bool:
+    program = _cmdline(pid).split(b"\0", 1)[0]
+    return os.path.basename(program).startswith(b"postgres")
+
+
+def _has_cmdline(pid: int) -> bool:
+    return bool(_cmdline(pid))
 
 
 @contextmanager
@@ -165,30 +173,46 @@ class Cluster:
     def _pidfile(self) -> Path:
         return self.data_dir / "postmaster.pid"
 
-    def running_pid(self) -> int | None:
-        """The postmaster's pid if it runs; a stale postmaster.pid is removed."""
-        pidfile = self._pidfile()
+    def _read_pidfile(self) -> tuple[int, str] | None:
+        """(pid, status) of postmaster.pid, read at once so both describe the same server."""
         try:
-            lines = pidfile.read_text().splitlines()
-        except FileNotFoundError:
-            return None
+            lines = self._pidfile().read_text().splitlines()
         except OSError:
             return None
         try:
             pid = int(lines[0])
         except (IndexError, ValueError):
-            pid = -1
-        if pid > 0 and _pid_alive(pid) and _is_postgres(pid):
+            return (-1, "")
+        return (pid, lines[7].strip() if len(lines) >= 8 else "")
+
+    def running_pid(self) -> int | None:
+        """The postmaster's pid if it runs.
+
+        A postmaster.pid left by a crash is reported as not running but kept: PostgreSQL
+        removes it itself on the next start after checking that no orphaned backend still
+        holds the old shared memory (deleting it would skip that interlock). Only a file
+        naming a live process that is not PostgreSQL (a reused pid) is removed, since the
+        server would refuse to start over it.
+        """
+        recorded = self._read_pidfile()
+        if recorded is None:
+            return None
+        pid = recorded[0]
+        if pid <= 0 or not _pid_alive(pid):
+            return None
+        if _is_postgres(pid):
             return pid
-        pidfile.unlink(missing_ok=True)
+        if _has_cmdline(pid):  # a reused pid; a zombie or exiting server has no cmdline
+            self._pidfile().unlink(missing_ok=True)
         return None
 
     def is_ready(self) -> bool:
-        try:
-            lines = self._pidfile().read_text().splitlines()
-        except OSError:
+        """A live postmaster has recorded that it accepts connections."""
+        recorded = self._read_pidfile()
+        if recorded is None:
             return False
-        return len(lines) >= 8 and lines[7].strip() == "ready"
+        pid, status = recorded
+        return status == "ready" and pid > 0 and _pid_alive(pid) and _is_postgres(pid)
 
     def status(self) -> str:
         if not self.data_dir.exists():
@@ -243,7 +267,7 @@ class Cluster:
                     f"(code {self.process.returncode})",
                     hint=f"see {self.log_file}: {self._log_tail()}",
                 )
-            if self.is_ready() and self.running_pid():
+            if self.is_ready():
                 return
             time.sleep(0.01)
         raise ClusterError(
@@ -277,7 +301,6 @@ class Cluster:
             if not _pid_alive(pid):
                 break
         self._reap()
-        self._pidfile().unlink(missing_ok=True) if not _pid_alive(pid) else None
 
     def _reap(self) -> None:
         if self.process is not None and self.process.poll() is not None:
