@@ -339,15 +339,24 @@ async def test_slow_query_storm_is_capped_per_project(catalog, fresh_db, tenant_
             response = await client.get(path, headers=project.auth())
             return response.status_code, time.monotonic() - started
 
-        baseline = [await timed(on_b, "/notes", b) for _ in range(40)]
+        baseline = [await timed(on_b, "/notes", b) for _ in range(100)]
         storm = [asyncio.create_task(timed(on_a, "/slow", a)) for _ in range(12)]
         await asyncio.sleep(0.1)
-        calm = [await timed(on_b, "/notes", b) for _ in range(40)]
+        calm = []
+        while not all(task.done() for task in storm) or len(calm) < 100:
+            calm.append(await timed(on_b, "/notes", b))
         stormed = await asyncio.gather(*storm)
     assert sorted(status for status, _ in stormed) == [200] * 3 + [503] * 9
     assert all(seconds < 0.5 for status, seconds in stormed if status == 503)
     assert all(status == 200 for status, _ in baseline + calm), calm
-    # B's p99 during A's storm stays within 2x its own baseline (5 ms floor against timer noise)
-    baseline_p99 = max(seconds for _, seconds in baseline)
-    calm_p99 = max(seconds for _, seconds in calm)
-    assert calm_p99 <= 2 * max(baseline_p99, 0.005), (baseline_p99, calm_p99)
+    # B's p99 during A's storm stays within 2x its own baseline (10 ms floor against the
+    # scheduling noise of a shared machine; a B request queued behind A's 1 s sleeps would
+    # take hundreds of ms)
+    baseline_p99 = _p99([seconds for _, seconds in baseline])
+    calm_p99 = _p99([seconds for _, seconds in calm])
+    assert calm_p99 <= 2 * max(baseline_p99, 0.010), (baseline_p99, calm_p99)
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
