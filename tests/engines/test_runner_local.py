@@ -137,7 +137,7 @@ def test_same_spec_is_a_noop_and_new_spec_restarts(runner, tmp_path):
 
 
 def test_orphan_of_a_dead_supervisor_is_stopped(tmp_path):
-    first = LocalRunner(tmp_path / "run")
+    first = LocalRunner(tmp_path / "run", poll_interval=3600)  # its watcher never wakes: dead
     first.start_process("svc", _spec(tmp_path))
     orphan = first.info("svc").pid
     second = LocalRunner(tmp_path / "run")  # as if `flux up` was killed and started again
@@ -193,7 +193,7 @@ def test_spawn_now_wait_later_and_stop_while_starting(runner, tmp_path):
 
 
 def test_stop_of_an_unknown_name_stops_its_recorded_orphan(tmp_path):
-    first = LocalRunner(tmp_path / "run")
+    first = LocalRunner(tmp_path / "run", poll_interval=3600)  # its watcher never wakes: dead
     first.start_process("svc", _spec(tmp_path))
     orphan = first.info("svc").pid
     second = LocalRunner(tmp_path / "run")
