@@ -20,7 +20,7 @@ from flux.gateway.activity import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
 
-from .conftest import POOL_SECRET, EchoPool, ServerThread
+from .conftest import POOL_SECRET, EchoPool, ServerThread, clear_of_window_edge
 
 pytestmark = pytest.mark.anyio
 AUTH_401 = {"error": "authorization required"}
@@ -182,6 +182,7 @@ async def test_rate_limit_is_per_project(catalog, make_gateway) -> None:
     limited = catalog.add_project("limited", rate_limit_per_minute=3)
     other = catalog.add_project("other", rate_limit_per_minute=3)
     app = make_gateway()
+    await clear_of_window_edge(10)
     async with client(app, limited.host) as http:
         statuses = [(await http.get("/t", headers=limited.auth())).status_code for _ in range(5)]
         response = await http.get("/t", headers=limited.auth())
