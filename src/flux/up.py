@@ -129,7 +129,11 @@ class Platform:
                 db_pool_acquisition_timeout=POOL_ACQUISITION_TIMEOUT,
             )
         )
-        directory = Directory(self.state.catalog_conninfo(), redis_url=s.redis_url)
+        directory = Directory(
+            self.state.catalog_conninfo(),
+            redis_url=s.redis_url,
+            redis_secret=self.state.pool_jwt_secret,
+        )
         gateway_app = build_gateway_app(
             directory=directory,
             pool_app=pool_app,

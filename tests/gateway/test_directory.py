@@ -6,9 +6,12 @@ import asyncio
 
 import psycopg
 import pytest
+import redis
 
 from flux.gateway.directory import CatalogUnavailable, Directory
 from flux.gateway.hosts import RouteKey
+
+from .conftest import POOL_SECRET
 
 pytestmark = pytest.mark.anyio
 
@@ -107,8 +110,12 @@ async def test_unreachable_catalog_is_an_error_value() -> None:
 
 async def test_redis_shared_cache_and_outage(catalog, redis_server) -> None:
     app = catalog.add_project("shared")
-    first = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
-    second = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
+    first = Directory(
+        catalog.conninfo, redis_url=redis_server.url, redis_secret=POOL_SECRET, ttl=0.0
+    )
+    second = Directory(
+        catalog.conninfo, redis_url=redis_server.url, redis_secret=POOL_SECRET, ttl=0.0
+    )
     try:
         assert (await first.by_hash(app.hash)).slug == "shared"
         catalog.execute("UPDATE projects SET slug = 'moved' WHERE hash = %s", (app.hash,))
@@ -125,10 +132,47 @@ async def test_redis_shared_cache_and_outage(catalog, redis_server) -> None:
         await second.aclose()
 
 
+async def test_routes_in_redis_are_sealed(catalog, redis_server) -> None:
+    app = catalog.add_project("sealed")
+    [(secret,)] = catalog.execute("SELECT jwt_secret FROM projects WHERE hash = %s", (app.hash,))
+    shared = redis.Redis.from_url(redis_server.url)
+    writer = Directory(catalog.conninfo, redis_url=redis_server.url, redis_secret=POOL_SECRET)
+    foreign = Directory(catalog.conninfo, redis_url=redis_server.url, redis_secret="other-" * 8)
+    try:
+        assert (await writer.by_hash(app.hash)).jwt_secret == secret
+        key = f"flux:gw:route:{app.hash}"
+        stored = shared.get(key).decode()
+        assert secret not in stored and app.slug not in stored and app.tenant_id not in stored
+        # another deployment's key cannot open it: a miss, answered from the catalog
+        catalog.execute("UPDATE projects SET slug = 'fresh' WHERE hash = %s", (app.hash,))
+        assert (await foreign.by_hash(app.hash)).slug == "fresh"
+        # an entry copied under another key, or tampered with, does not open either
+        other = catalog.add_project("other")
+        shared.set(f"flux:gw:route:{other.hash}", stored)
+        assert (await writer.by_hash(other.hash)).slug == "other"
+        writer.evict(hash=app.hash)
+        await writer.drain()
+        shared.set(key, stored[:-4] + "AAAA")
+        assert (await writer.by_hash(app.hash)).slug == "fresh"
+    finally:
+        shared.close()
+        await writer.aclose()
+        await foreign.aclose()
+
+
+def test_redis_without_a_sealing_secret_is_refused(catalog) -> None:
+    with pytest.raises(ValueError, match="redis_secret"):
+        Directory(catalog.conninfo, redis_url="redis://127.0.0.1:1")
+
+
 async def test_evict_from_a_control_plane_thread(catalog, redis_server) -> None:
     app = catalog.add_project("threaded")
-    directory = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=300)
-    other = Directory(catalog.conninfo, redis_url=redis_server.url, ttl=0.0)
+    directory = Directory(
+        catalog.conninfo, redis_url=redis_server.url, redis_secret=POOL_SECRET, ttl=300
+    )
+    other = Directory(
+        catalog.conninfo, redis_url=redis_server.url, redis_secret=POOL_SECRET, ttl=0.0
+    )
     try:
         assert (await directory.by_hash(app.hash)).slug == "threaded"
         catalog.execute("UPDATE projects SET slug = 'renamed' WHERE hash = %s", (app.hash,))

@@ -106,7 +106,7 @@ async def _stack(
     )
     recorder = TokenRecorder(pool)
     app = build_gateway_app(
-        directory=Directory(catalog.conninfo, redis_url=redis_url),
+        directory=Directory(catalog.conninfo, redis_url=redis_url, redis_secret=POOL_SECRET),
         pool_app=recorder,
         pool_jwt_secret=POOL_SECRET,
         base_domain="localhost",

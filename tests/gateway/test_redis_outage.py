@@ -19,7 +19,9 @@ pytestmark = pytest.mark.anyio
 
 def _gateway(catalog, redis_url: str):
     return build_gateway_app(
-        directory=Directory(catalog.conninfo, redis_url=redis_url, ttl=0.2),
+        directory=Directory(
+            catalog.conninfo, redis_url=redis_url, redis_secret=POOL_SECRET, ttl=0.2
+        ),
         pool_app=EchoPool(),
         pool_jwt_secret=POOL_SECRET,
         base_domain="localhost",

@@ -1,8 +1,9 @@
 """Tenant resolution: route key → `ProjectRoute`, read from the `flux_system` catalog.
 
 Read-only. Results are cached in process (TTL, explicit `evict`), optionally shared through
-Redis (`flux:gw:route:<hash>`, `flux:gw:dom:<hostname>`). Redis is never authoritative: any
-Redis error falls back to the catalog. Concurrent misses for the same key share one catalog
+Redis (`flux:gw:route:<hash>`, `flux:gw:dom:<hostname>`). Routes hold the project's JWT secret,
+so they are sealed (`flux.gateway.sealing`) before they reach Redis. Redis is never
+authoritative: any Redis error, or an entry that does not open, falls back to the catalog. Concurrent misses for the same key share one catalog
 query, and a stale entry is served when the catalog is briefly unreachable.
 """
 
@@ -22,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from flux.errors import FluxError
 from flux.gateway.hosts import RouteKey
 from flux.gateway.redislink import RedisLink
+from flux.gateway.sealing import Sealer
 from flux.naming import shortid, tenant_role, tenant_schema
 
 log = logging.getLogger("flux.gateway.directory")
@@ -97,6 +99,7 @@ class Directory:
         conninfo: str,
         *,
         redis_url: str | None = None,
+        redis_secret: str | None = None,
         ttl: float = 10.0,
         negative_ttl: float = 2.0,
         redis_ttl: int = 60,
@@ -109,7 +112,10 @@ class Directory:
         self._redis_ttl = redis_ttl
         self._pool_size = pool_size
         self._catalog_timeout = catalog_timeout
+        if redis_url and not redis_secret:
+            raise ValueError("redis_secret is required with redis_url (routes are sealed)")
         self._redis = RedisLink(redis_url) if redis_url else None
+        self._sealer = Sealer(redis_secret) if redis_url and redis_secret else None
         self._pool: AsyncConnectionPool | None = None
         self._pool_lock: asyncio.Lock | None = None
         self._routes: dict[str, _Entry] = {}  # hash -> ProjectRoute | None
@@ -247,15 +253,20 @@ class Directory:
         return value
 
     async def _route(self, hash_: str) -> ProjectRoute | None:
-        cached = await self._redis_get(_ROUTE_PREFIX + hash_)
-        if cached is not None:
+        key = _ROUTE_PREFIX + hash_
+        cached = await self._redis_get(key)
+        opened = self._sealer.open(key, cached) if cached is not None and self._sealer else None
+        if opened is not None:
             try:
-                return ProjectRoute(**json.loads(cached))
+                return ProjectRoute(**json.loads(opened))
             except (ValueError, TypeError):
                 pass  # written by another version of the gateway: read the catalog
         row = await self._query(_BY_HASH, hash_)
         route = ProjectRoute.from_row(row) if row else None
-        await self._redis_set(_ROUTE_PREFIX + hash_, json.dumps(asdict(route)) if route else None)
+        sealed = (
+            self._sealer.seal(key, json.dumps(asdict(route))) if route and self._sealer else None
+        )
+        await self._redis_set(key, sealed)
         return route
 
     async def _domain_hash(self, hostname: str) -> str | None:
