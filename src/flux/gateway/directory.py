@@ -3,8 +3,9 @@
 Read-only. Results are cached in process (TTL, explicit `evict`), optionally shared through
 Redis (`flux:gw:route:<hash>`, `flux:gw:dom:<hostname>`). Routes hold the project's JWT secret,
 so they are sealed (`flux.gateway.sealing`) before they reach Redis. Redis is never
-authoritative: any Redis error, or an entry that does not open, falls back to the catalog. Concurrent misses for the same key share one catalog
-query, and a stale entry is served when the catalog is briefly unreachable.
+authoritative: any Redis error, or an entry that does not open, falls back to the catalog.
+Concurrent misses for the same key share one catalog query, and a stale entry is served when
+the catalog is briefly unreachable.
 """
 
 from __future__ import annotations
