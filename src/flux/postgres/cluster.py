@@ -43,20 +43,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _cmdline(pid: int) -> bytes:
+def _program(pid: int) -> bytes | None:
+    """The program name of process `pid`, or None when there is none to speak of: no such
+    process, or one that has exited and not been reaped (a zombie has no command line)."""
+    if pid <= 0 or not _pid_alive(pid):
+        return None
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
     except OSError:
-        return b""
+        return None
+    return os.path.basename(argv0) or None
 
 
-def _is_postgres(pid: int) -> bool:
-    program = _cmdline(pid).split(b"\0", 1)[0]
-    return os.path.basename(program).startswith(b"postgres")
-
-
-def _has_cmdline(pid: int) -> bool:
-    return bool(_cmdline(pid))
+def _is_postgres(program: bytes | None) -> bool:
+    return program is not None and program.startswith(b"postgres")
 
 
 @contextmanager
@@ -198,12 +198,12 @@ class Cluster:
         if recorded is None:
             return None
         pid = recorded[0]
-        if pid <= 0 or not _pid_alive(pid):
+        program = _program(pid)
+        if program is None:
             return None
-        if _is_postgres(pid):
+        if _is_postgres(program):
             return pid
-        if _has_cmdline(pid):  # a reused pid; a zombie or exiting server has no cmdline
-            self._pidfile().unlink(missing_ok=True)
+        self._pidfile().unlink(missing_ok=True)  # the pid now belongs to another program
         return None
 
     def is_ready(self) -> bool:
@@ -212,7 +212,7 @@ class Cluster:
         if recorded is None:
             return False
         pid, status = recorded
-        return status == "ready" and pid > 0 and _pid_alive(pid) and _is_postgres(pid)
+        return status == "ready" and _is_postgres(_program(pid))
 
     def status(self) -> str:
         if not self.data_dir.exists():
