@@ -21,6 +21,7 @@ from psycopg import sql
 
 from flux.catalog import clusters, tokens, users
 from flux.catalog.db import Catalog
+from flux.control.tokens import issue as issue_token
 from flux.engines.v2_shared import POOL_LOGIN_ROLE, prepare_shared_database
 from flux.jsonfile import read_json, write_private_json
 from flux.postgres import Cluster, free_port, socket_dir_for
@@ -99,9 +100,11 @@ def open_catalog(state: EmbeddedState) -> Catalog:
 
 
 def ensure_admin_token(catalog: Catalog, existing_token: str | None) -> tuple[str, bool]:
-    """The admin's API token: the existing one if it still verifies, else a new one.
+    """The admin's API token: `existing_token` (the one stored in the CLI config) if it still
+    verifies as the admin's, whatever ports it was saved with; else a new one (audited).
 
-    Returns (token, minted_now)."""
+    Every start reuses the same token, so starts do not pile up valid tokens; old or leaked
+    ones are listed and revoked with `flux token list|revoke`. Returns (token, minted_now)."""
     with catalog.transaction() as conn:
         admin = users.get_user_by_email(conn, ADMIN_EMAIL)
         if admin is None:
@@ -110,4 +113,4 @@ def ensure_admin_token(catalog: Catalog, existing_token: str | None) -> tuple[st
             user = tokens.user_for_token(conn, existing_token)
             if user is not None and user.id == admin.id:
                 return existing_token, False
-        return tokens.create_token(conn, admin.id, "flux up bootstrap"), True
+        return issue_token(conn, admin.id, "flux up bootstrap")[0], True

@@ -1,8 +1,10 @@
 """`flux up`: the embedded platform on one machine (SPEC §1 "The embedded default").
 
-Starts the local Postgres server (catalog + shared cluster `local-1`), bootstraps the admin
-and its token into the CLI config, serves the control plane (and the gateway with its
-in-process REST pool), and on Ctrl-C / SIGTERM stops every server and child cleanly.
+Takes the home's lock and checks its ports before anything else (one platform per home; a
+refused start changes nothing), starts the local Postgres server (catalog + shared cluster
+`local-1`), serves the control plane (and the gateway with its in-process REST pool), then
+writes the admin token into the CLI config, and on Ctrl-C / SIGTERM stops every server and
+child cleanly.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from flux.catalog.projects import Project
+from flux.catalog.tokens import preview
 from flux.cli.user_config import config_path, load_user_config, update_user_config
 from flux.config import Settings
 from flux.control.app import build_control_app
@@ -37,6 +40,8 @@ from flux.errors import FluxError
 from flux.gateway import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
+from flux.homelock import HomeLock
+from flux.postgres.ports import port_is_free
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
 from flux.rest.server import tune_garbage_collector
@@ -89,18 +94,19 @@ class Platform:
     def prepare(self) -> None:
         start_database(self.state)
         self.catalog = open_catalog(self.state)
-        config = load_user_config(config_path())
-        same_server = config.get("apiBase") in (None, self.settings.api_base)
-        token, minted = ensure_admin_token(
-            self.catalog, config.get("token") if same_server else None
-        )
+
+    def publish_admin_token(self) -> None:
+        """Reuse the admin token stored in the CLI config when it still verifies here (else
+        mint one) and point the CLI config at this platform. Runs once the servers listen, so
+        a start that fails leaves the config as it was."""
+        stored = load_user_config(config_path()).get("token")
+        self.token, self.token_minted = ensure_admin_token(self.catalog, stored)
         update_user_config(
             config_path(),
             apiBase=self.settings.api_base,
-            token=token,
+            token=self.token,
             dashboardBase=self.settings.dashboard_base,
         )
-        self.token, self.token_minted = token, minted
 
     def context(self) -> ControlContext:
         s = self.settings
@@ -184,6 +190,7 @@ class Platform:
                     "--api-port/--gateway-port",
                 )
             await asyncio.sleep(0.02)
+        self.publish_admin_token()
         self._banner()
         restoring = asyncio.create_task(self._restore_dedicated(ctx))
         await asyncio.gather(*tasks)
@@ -218,12 +225,18 @@ class Platform:
             f"  Gateway:       {s.scheme}://{s.host}:{s.gateway_port}  (Service URLs: "
             f"{s.scheme}://api--<slug>--<hash>.{s.base_domain}:{s.gateway_port})"
         )
-        if self.token_minted:
-            _say(f"  API token:     {self.token}   (shown once; saved to {config_path()})")
-        else:
-            _say(f"  API token:     {self.token[:13]}…   (in {config_path()})")
+        _say(f"  API token:     {self._token_line()}")
         _say(f"  State:         {s.home}")
         _say("Try: flux create my-app   ·   flux list   ·   Ctrl-C to stop")
+
+    def _token_line(self) -> str:
+        """The admin token in full only when just minted and stdout is a terminal (output
+        redirected to a file or a log collector shows a preview and where the token is)."""
+        where = config_path()
+        if self.token_minted and sys.stdout.isatty():
+            return f"{self.token}   (shown once; saved to {where})"
+        status = "new; saved to" if self.token_minted else "in"
+        return f"{preview(self.token)}   ({status} {where})"
 
 
 def main(
@@ -236,6 +249,49 @@ def main(
         if v is not None
     }
     settings = Settings(**overrides)
+    try:
+        lock = HomeLock.acquire(settings.home)
+    except FluxError as err:
+        return _refuse(err)
+    try:
+        lock.record(api_port=settings.api_port, gateway_port=settings.gateway_port)
+        _check_ports(settings)
+        return _run(settings, started)
+    except FluxError as err:  # only the port check: _run reports its own errors
+        return _refuse(err)
+    finally:
+        lock.release()
+
+
+def _refuse(err: FluxError) -> int:
+    """A start refused before anything was touched: one line, exit code 1."""
+    print(f"error: {err.message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _check_ports(settings: Settings) -> None:
+    """Refuse, in one line and before anything starts, ports that are taken or the same."""
+    s = settings
+    if s.api_port == s.gateway_port:
+        raise FluxError(
+            f"the API and the gateway cannot share port {s.api_port}; "
+            "pass different --api-port/--gateway-port",
+            code="ports_busy",
+        )
+    busy = [
+        f"{port} ({what})"
+        for what, port in (("API", s.api_port), ("gateway", s.gateway_port))
+        if not port_is_free(port, s.host)
+    ]
+    if busy:
+        raise FluxError(
+            f"port{'s' if len(busy) > 1 else ''} already in use on {s.host}: {', '.join(busy)}; "
+            "free them or pass --api-port/--gateway-port",
+            code="ports_busy",
+        )
+
+
+def _run(settings: Settings, started: float) -> int:
     tune_garbage_collector()  # the REST pool's hot path runs in this process
     platform = Platform(settings)
     try:

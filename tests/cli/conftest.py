@@ -47,6 +47,8 @@ class FakeControlPlane:
     domains: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     canned: dict[str, Any] = field(default_factory=dict)
     bodies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # the caller's API tokens as GET tokens lists them (contract_routes.py)
+    tokens: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, slug: str, hash_: str | None = None, mode: str = "v2_shared") -> dict[str, Any]:
         hash_ = hash_ or secrets.token_hex(4)[:7]
@@ -74,6 +76,7 @@ class FakeControlPlane:
         self.domains.clear()
         self.canned.clear()
         self.bodies.clear()
+        self.tokens.clear()
 
 
 def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:

@@ -1,5 +1,5 @@
 """The added control-plane routes (push, ledger, lifecycle, env, domains, doctor, secret
-rotation, delete) for the CLI's HTTP test double in conftest.py, per the API contract.
+rotation, delete, personal tokens) for the CLI's HTTP test double in conftest.py, per the API contract.
 
 Replies are in-memory and simple; a test can replace one with `control.canned[key]` (keys:
 "push", "doctor"). Every JSON body received is appended to `control.bodies` as
@@ -199,6 +199,39 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
         del state.projects[project["hash"]]
         return JSONResponse({"deleted": True, "slug": project["slug"], "hash": project["hash"]})
 
+    async def tokens(request: Request) -> JSONResponse:
+        if denied := await guard(request):
+            return denied
+        if request.method == "GET":
+            return JSONResponse({"tokens": state.tokens})
+        name = str((await body_of(request)).get("name", "")).strip()
+        if not name:
+            return error(422, "invalid request: name: must be non-blank printable text")
+        token = "flx_live_" + secrets.token_urlsafe(32)
+        row = {
+            "id": len(state.tokens) + 1,
+            "name": name,
+            "prefix": token[:13] + "…",
+            "createdAt": "2025-01-02T00:00:00+00:00",
+            "lastUsedAt": None,
+            "revokedAt": None,
+        }
+        state.tokens.append(row)
+        return JSONResponse({**row, "token": token}, status_code=201)
+
+    async def revoke_token(request: Request) -> JSONResponse:
+        if denied := await guard(request):
+            return denied
+        await body_of(request)
+        wanted = request.path_params["id"]
+        row = next((t for t in state.tokens if str(t["id"]) == wanted), None)
+        if row is None:
+            return error(404, f"token {wanted} not found", "see `flux token list`")
+        if row["revokedAt"]:
+            return error(409, f"token {wanted} is already revoked")
+        row["revokedAt"] = "2025-01-03T00:00:00+00:00"
+        return JSONResponse({"revoked": True, **row})
+
     one = f"{prefix}/projects/{{hash}}"
     return [
         Route(f"{prefix}/push", push, methods=["POST"]),
@@ -210,4 +243,6 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
         Route(f"{one}/doctor", doctor, methods=["POST"]),
         Route(f"{one}/secrets/rotate", rotate, methods=["POST"]),
         Route(one, destroy, methods=["DELETE"]),
+        Route(f"{prefix}/tokens", tokens, methods=["GET", "POST"]),
+        Route(f"{prefix}/tokens/{{id}}", revoke_token, methods=["DELETE"]),
     ]

@@ -15,7 +15,7 @@ def authenticate(request: Request) -> User:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API token", hint="run `flux login`")
     ctx = request.app.state.ctx
-    with ctx.catalog.connection() as conn:
+    with ctx.catalog.transaction() as conn:  # commits the token's last_used_at
         user = tokens.user_for_token(conn, token.strip())
     if user is None:
         raise Unauthorized("invalid API token", hint="run `flux login`")

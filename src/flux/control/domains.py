@@ -1,12 +1,17 @@
 """Custom domains: services and routes under projects/{hash}/domains (SPEC §4, §8).
 
-A hostname is stored lower-case without port or trailing dot, must be a valid DNS name and
-must not fall under the platform's base domain (those names belong to Service URLs).
+A hostname is stored lower-case without trailing dot and must be a public DNS name: not an IP
+address in any spelling (`127.1`, `0x7f.1`, `[::1]` ...), not `localhost` or another
+special-use name, at least two labels of [a-z0-9-] (1-63 chars, no leading or trailing '-'),
+at most 253 chars, under an alphabetic (or IDNA `xn--`) top-level domain, and not the
+platform's base domain or a name under it (those names belong to Service URLs).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -19,14 +24,61 @@ from flux.control.auth import authenticate
 from flux.control.context import ControlContext
 from flux.errors import BadInput, Conflict, NotFound
 
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD = re.compile(r"^([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+# special-use and private top-level names (RFC 2606, 6761, 6762, 7686, 9476; ICANN .internal)
+_SPECIAL_TLDS = frozenset(
+    [
+        "localhost",
+        "localdomain",
+        "local",
+        "test",
+        "invalid",
+        "example",
+        "onion",
+        "arpa",
+        "alt",
+        "internal",
+    ]
+)
+_EXAMPLE_HINT = "use a public DNS name you own, e.g. api.example.com"
+
+
+def _is_ip_address(host: str) -> bool:
+    """IPv4/IPv6 in any form a resolver or socket API accepts (inet_aton takes `127.1`,
+    `0x7f.1`, `2130706433`, octal parts ...), bracketed or not."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(bare)
+        return True
+    except OSError:
+        return False
 
 
 def normalise_hostname(raw: str, base_domain: str) -> str:
+    """The stored form of a custom domain, or BadInput (422) saying what is wrong with it."""
     host = raw.strip().lower().rstrip(".")
-    if not _HOSTNAME.match(host) or len(host) > 253:
-        raise BadInput(f"{raw!r} is not a valid hostname", hint="e.g. api.example.com")
+    if _is_ip_address(host) or ":" in host:
+        raise BadInput(f"{raw!r} is an IP address, not a domain name", hint=_EXAMPLE_HINT)
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise BadInput(
+            f"{raw!r} is not a valid hostname (labels of 1-63 letters, digits or '-', "
+            "not starting or ending with '-'; at most 253 characters)",
+            hint=_EXAMPLE_HINT,
+        )
+    tld = labels[-1]
+    if tld in _SPECIAL_TLDS:
+        raise BadInput(f"{raw!r} is a local or special-use name (.{tld})", hint=_EXAMPLE_HINT)
+    if len(labels) < 2:
+        raise BadInput(f"{raw!r} is a single-label name, not a public domain", hint=_EXAMPLE_HINT)
+    if not _TLD.match(tld):
+        raise BadInput(f"{raw!r} does not end in a public top-level domain", hint=_EXAMPLE_HINT)
     base = base_domain.lower().rstrip(".")
     if host == base or host.endswith("." + base):
         raise BadInput(
