@@ -22,6 +22,7 @@ from flux.control.doctor import register_doctor_routes
 from flux.control.domains import register_domain_routes
 from flux.control.lifecycle import register_lifecycle_routes
 from flux.control.migrations import register_migration_routes
+from flux.control.plans import register_plan_routes
 from flux.control.tokens import register_token_routes
 from flux.errors import FluxError
 
@@ -144,6 +145,7 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     register_migration_routes(router)
     register_domain_routes(router)
     register_doctor_routes(router)
+    register_plan_routes(router)
     register_token_routes(router)
     app.include_router(router)
     return app

@@ -11,8 +11,9 @@ import secrets
 
 import psycopg
 
-from flux.catalog import audit, clusters, plans
+from flux.catalog import audit, clusters, plans, users
 from flux.catalog import projects as catalog_projects
+from flux.catalog.plans import DEFAULT_PLAN
 from flux.catalog.projects import Project
 from flux.catalog.users import User
 from flux.control.context import ControlContext
@@ -59,6 +60,31 @@ def summarize(ctx: ControlContext, project: Project) -> dict:
     return summary
 
 
+def _check_plan_choice(user: User, plan_name: str) -> None:
+    """Plans belong to the operator: a non-admin gets the default plan and nothing else."""
+    if plan_name != DEFAULT_PLAN and not user.is_admin:
+        raise Forbidden(
+            f"only an admin can put a project on plan {plan_name!r}; "
+            f"new projects start on {DEFAULT_PLAN!r}",
+            hint=f"create it without --plan, then ask an admin to run "
+            f"`flux plan set <slug> {plan_name} --hash <hash>`",
+        )
+
+
+def _check_quota(conn: psycopg.Connection, user: User) -> None:
+    """Refuse a create beyond the user's project quota (admins included: they can raise theirs).
+
+    Call inside the create transaction: the user row stays locked until it ends."""
+    allowance = users.project_allowance(conn, user.id, lock=True)
+    if allowance.owned >= allowance.quota:
+        raise Forbidden(
+            f"project quota reached: you own {allowance.owned} projects and your quota "
+            f"is {allowance.quota}",
+            hint="delete a project you no longer need (`flux nuke <slug>`), "
+            "or ask an admin to raise it (`flux plan quota <email> <n>`)",
+        )
+
+
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
         raise BadInput(f"unknown mode {mode!r}", hint="use v2_shared or v1_dedicated")
@@ -77,61 +103,63 @@ def create_project(
     """Provision a project; returns it and the one-time secrets of its engine."""
     mode = _check_mode(mode or ctx.default_mode)
     slug = slug or slugify(name)
-    plan_name = plan_name or "free"
+    plan_name = plan_name or DEFAULT_PLAN
     engine = ctx.engine_for(mode)
     tenant_id = new_tenant_id()
     jwt_secret = new_jwt_secret()
-    with ctx.catalog.connection() as conn:
-        plan = plans.get_plan(conn, plan_name)
-        if plan is None:
-            known = ", ".join(plans.plan_names(conn))
-            raise BadInput(f"unknown plan {plan_name!r}", hint=f"use one of: {known}")
-        cluster_id = None
-        if mode == "v2_shared":
-            cluster = clusters.pick_shared_cluster(conn)
-            if cluster is None:
-                raise Conflict(
-                    "no shared cluster has capacity left", hint="register another shared cluster"
-                )
-            cluster_id = cluster.id
-        provisioned = False
-        try:
-            with conn.transaction():
-                if catalog_projects.get_by_slug(conn, user.id, slug):
+    duplicate = Conflict(
+        f"you already have a project with slug {slug!r}",
+        hint="pick another name, or use `flux init` to link it",
+    )
+    provisioned = False
+    try:
+        # one transaction: it holds the user row locked by the quota check, commits only after
+        # the engine succeeded, and a failed commit undoes the engine's work below
+        with ctx.catalog.transaction() as conn:
+            plan = plans.get_plan(conn, plan_name)
+            if plan is None:
+                known = ", ".join(plans.plan_names(conn))
+                raise BadInput(f"unknown plan {plan_name!r}", hint=f"use one of: {known}")
+            _check_plan_choice(user, plan.name)
+            cluster_id = None
+            if mode == "v2_shared":
+                cluster = clusters.pick_shared_cluster(conn)
+                if cluster is None:
                     raise Conflict(
-                        f"you already have a project with slug {slug!r}",
-                        hint="pick another name, or use `flux init` to link it",
+                        "no shared cluster has capacity left",
+                        hint="register another shared cluster",
                     )
-                project = _insert_with_fresh_hash(
-                    conn,
-                    tenant_id=tenant_id,
-                    slug=slug,
-                    owner_id=user.id,
-                    mode=mode,
-                    plan=plan.name,
-                    cluster_id=cluster_id,
-                    jwt_secret=jwt_secret,
-                )
-                audit.record(
-                    conn,
-                    user_id=user.id,
-                    action="project.create",
-                    tenant_id=tenant_id,
-                    target=f"{slug}/{project.hash}",
-                    details={"mode": mode, "plan": plan.name},
-                )
-                engine.provision(project, plan)
-                provisioned = True
-                catalog_projects.set_runner_data(conn, project.tenant_id, project.runner_data)
-        except psycopg.errors.UniqueViolation:
-            raise Conflict(
-                f"you already have a project with slug {slug!r}",
-                hint="pick another name, or use `flux init` to link it",
-            ) from None
-        except BaseException:
-            if provisioned:
-                engine.delete(project)
-            raise
+                cluster_id = cluster.id
+            _check_quota(conn, user)
+            if catalog_projects.get_by_slug(conn, user.id, slug):
+                raise duplicate
+            project = _insert_with_fresh_hash(
+                conn,
+                tenant_id=tenant_id,
+                slug=slug,
+                owner_id=user.id,
+                mode=mode,
+                plan=plan.name,
+                cluster_id=cluster_id,
+                jwt_secret=jwt_secret,
+            )
+            audit.record(
+                conn,
+                user_id=user.id,
+                action="project.create",
+                tenant_id=tenant_id,
+                target=f"{slug}/{project.hash}",
+                details={"mode": mode, "plan": plan.name},
+            )
+            engine.provision(project, plan)
+            provisioned = True
+            catalog_projects.set_runner_data(conn, project.tenant_id, project.runner_data)
+    except BaseException as exc:
+        if provisioned:
+            engine.delete(project)
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            raise duplicate from None
+        raise
     ctx.project_changed(project)
     return project, engine.credentials(project)
 
