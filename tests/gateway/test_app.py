@@ -19,6 +19,7 @@ from starlette.routing import Route
 from flux.gateway.activity import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
+from flux.gateway.limits import FailedAuthLimiter
 
 from .conftest import POOL_SECRET, EchoPool, ServerThread, clear_of_window_edge
 
@@ -191,6 +192,27 @@ async def test_rate_limit_is_per_project(catalog, make_gateway) -> None:
     assert 1 <= int(response.headers["retry-after"]) <= 60
     async with client(app, other.host) as http:
         assert (await http.get("/t", headers=other.auth())).status_code == 200
+
+
+async def test_failed_auth_never_spends_the_project_budget(catalog, make_gateway) -> None:
+    project = catalog.add_project("victim", rate_limit_per_minute=3)
+    app = make_gateway()
+    app.state.gateway.failed_auth = FailedAuthLimiter(limit=4)
+    await clear_of_window_edge(10)
+    async with client(app, project.host) as http:  # ASGITransport: client 127.0.0.1
+        flood = [(await http.get("/t")).status_code for _ in range(6)]
+        flood.append((await http.get("/t", headers={"Authorization": "Bearer x.y.z"})).status_code)
+        limited = await http.get("/t")
+        # Valid tokens from the flooding address itself are verified first and still served.
+        served = [(await http.get("/t", headers=project.auth())).status_code for _ in range(4)]
+    assert flood == [401, 401, 401, 401, 429, 429, 429]
+    assert limited.json() == {"error": "too many unauthorized requests"}
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "www-authenticate" not in limited.headers
+    assert served == [200, 200, 200, 429]  # the project's own budget (3) is intact
+    other = httpx.ASGITransport(app=app, client=("203.0.113.9", 4000))
+    async with httpx.AsyncClient(transport=other, base_url=f"http://{project.host}") as http:
+        assert (await http.get("/t")).status_code == 401  # another address has its own budget
 
 
 async def test_maintenance_and_status(catalog, make_gateway) -> None:

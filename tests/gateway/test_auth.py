@@ -206,3 +206,69 @@ def test_bridge_minter_reuses_a_token_only_within_its_second() -> None:
         later["exp"]
         > jwt.decode(first, "p" * 64, algorithms=["HS256"], audience=BRIDGE_AUDIENCE)["exp"]
     )
+
+
+def _signed(payload: bytes) -> str:
+    """A correctly signed token around raw payload bytes (JSON a client library would not write)."""
+    return jwt.api_jws.encode(payload, SECRET, algorithm="HS256")
+
+
+_EXP = b'"exp":' + str(_now_plus(3600)).encode()
+
+
+# Claims of the wrong type or shape: refused the same way on first sight and on every reuse
+# (PyJWT alone coerces a numeric string `exp`, and the verifier's cache then compared a str).
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda: _token(exp=str(_now_plus(3600))),
+        lambda: _token(exp=True),
+        lambda: _token(exp={"at": _now_plus(3600)}),
+        lambda: _token(exp=[_now_plus(3600)]),
+        lambda: _signed(b'{"exp":null}'),
+        lambda: _token(nbf=str(_now_plus(-10))),
+        lambda: _token(nbf=False),
+        lambda: _token(iat="1700000000"),
+        lambda: _token(iat={"a": 1}),
+        lambda: _signed(b'{"iat":null,' + _EXP + b"}"),
+        lambda: _signed(b'{"exp":NaN}'),
+        lambda: _signed(b'{"exp":Infinity}'),
+        lambda: _signed(b'{"exp":1e999}'),
+        lambda: _signed(b'{"x":-Infinity,' + _EXP + b"}"),
+        lambda: _signed(b'{"x":"\\ud800",' + _EXP + b"}"),  # lone surrogate
+        lambda: _signed(b'{"x":' + b"[" * 65 + b"]" * 65 + b"," + _EXP + b"}"),
+        lambda: _signed(b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"," + _EXP + b"}"),
+        lambda: _signed(b"[1]"),
+        lambda: _signed(b"\xff\xfe"),
+    ],
+)
+def test_malformed_claims_are_refused_on_every_use(make_token) -> None:
+    verifier = TokenVerifier()
+    header = "Bearer " + make_token()
+    for _ in range(2):
+        result = verifier.verify(header, secret=SECRET, tenant_role=ROLE)
+        assert isinstance(result, Reject) and result.status == 401, result
+        assert result.reason == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": _now_plus(3600) + 0.5}, None),  # NumericDate may be fractional
+        ({"exp": _now_plus(3600), "iat": _now_plus(-5) + 0.25}, None),
+        ({"exp": 10**30}, None),  # far future, compared exactly (no float overflow)
+        ({"exp": _now_plus(3600), "iat": -(10**30)}, None),
+        ({"exp": -(10**30)}, "token_expired"),
+        ({"exp": _now_plus(3600), "nbf": 10**30}, "token_not_yet_valid"),
+        ({"exp": _now_plus(3600), "iat": 10**300}, "token_not_yet_valid"),
+    ],
+)
+def test_numeric_dates_of_any_size_compare_the_same_on_reuse(claims, reason) -> None:
+    verifier = TokenVerifier()
+    header = "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
+    for _ in range(2):
+        result = verifier.verify(header, secret=SECRET, tenant_role=ROLE)
+        if reason is None:
+            assert isinstance(result, dict) and result["exp"] == claims["exp"]
+        else:
+            assert isinstance(result, Reject) and result.reason == reason

@@ -413,3 +413,58 @@ async def test_pool_mode_reloads_only_on_a_trusted_notify(
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # a reload wrongly started by the tenant would land by now
         assert _schema_loads(engine) == before + 1
+
+
+def _raw_token(payload: bytes) -> str:
+    """A correctly signed token around raw payload bytes (JSON a client library would not write)."""
+    return jwt.api_jws.encode(payload, JWT_SECRET.encode(), algorithm="HS256")
+
+
+_ROLE = b'"role":"web_user"'
+
+
+# Malformed claims: PostgREST's PGRST303 on every use, never a 500 (a cached or serialised
+# claims set must not be able to fail later: NaN never expires, a lone surrogate cannot be
+# sent to PostgreSQL, nesting recurses).
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: make_token({"exp": str(int(time.time()) + 3600)}), "'exp' claim must be a number"),
+        (lambda: make_token({"exp": True}), "The JWT 'exp' claim must be a number"),
+        (lambda: make_token({"nbf": {"a": 1}}), "The JWT 'nbf' claim must be a number"),
+        (lambda: make_token({"iat": [1]}), "The JWT 'iat' claim must be a number"),
+        (
+            lambda: _raw_token(b'{"exp":null,' + _ROLE + b"}"),
+            "The JWT 'exp' claim must be a number",
+        ),
+        (lambda: _raw_token(b'{"exp":NaN,' + _ROLE + b"}"), "Parsing claims failed"),
+        (lambda: _raw_token(b'{"exp":1e999,' + _ROLE + b"}"), "Parsing claims failed"),
+        (lambda: _raw_token(b'{"x":"\\udc00",' + _ROLE + b"}"), "Parsing claims failed"),
+        (
+            lambda: _raw_token(b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"," + _ROLE + b"}"),
+            "Parsing claims failed",
+        ),
+        (lambda: _raw_token(b'{"x":' + b"{}" * 3 + b"}"), "Parsing claims failed"),
+        (lambda: _raw_token(b"\xc3\x28"), "Parsing claims failed"),
+    ],
+)
+async def test_malformed_claims_are_401_on_every_use(client, make, message):
+    token = make()
+    for _ in range(2):
+        r = await client.get("/clients", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, r.text
+        body = r.json()
+        assert (body["code"], body["details"], body["hint"]) == ("PGRST303", None, None)
+        assert body["message"].endswith(message)
+
+
+async def test_fractional_and_huge_numeric_dates(client):
+    now = int(time.time())
+    for claims in (
+        {"role": "web_user", "exp": now + 60.5, "iat": now - 0.5},
+        {"role": "web_user", "exp": 10**30, "nbf": -(10**30)},
+    ):
+        token = make_token(claims)
+        for _ in range(2):
+            r = await client.get("/clients?id=eq.1", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text

@@ -28,6 +28,7 @@ from flux.gateway.directory import CatalogUnavailable, Directory, ProjectRoute
 from flux.gateway.hosts import Route, parse_route
 from flux.gateway.limits import (
     BODY_TOO_LARGE,
+    FailedAuthLimiter,
     InFlight,
     RateLimiter,
     check_body_size,
@@ -143,6 +144,7 @@ class Gateway:
         self._base_domain = base_domain
         self._redis = RedisLink(redis_url) if redis_url else None
         self.limiter = RateLimiter(self._redis)
+        self.failed_auth = FailedAuthLimiter(self._redis)
         self.tokens = TokenVerifier()
         self.in_flight = InFlight(in_flight_cap)
         self._max_body = max_body_bytes
@@ -206,6 +208,16 @@ class Gateway:
         if project is None:
             return NOT_FOUND
         outcome.hash = project.hash
+        # The v2 project JWT is verified (by `_v2`, which only checks and prepares) before
+        # anything is counted against the project: a 401 spends the client address's
+        # failed-auth budget, never the project's, so token-less floods cannot lock a project's
+        # users out. v1 projects check their JWT in their own REST process, after this.
+        if project.mode == "v2_shared":
+            forward = self._v2(scope, route, project)
+        else:
+            forward = self._v1(scope, route, project)
+        if isinstance(forward, Reject) and forward.status == 401:
+            return await self.failed_auth.check(scope.get("client")) or forward
         reject = await self.limiter.check(project.hash, project.rate_limit_per_minute)
         reject = reject or check_state(
             method,
@@ -216,10 +228,6 @@ class Gateway:
         reject = reject or check_body_size(_header(scope, b"content-length"), self._max_body)
         if reject is not None:
             return reject
-        if project.mode == "v2_shared":
-            forward = self._v2(scope, route, project)
-        else:
-            forward = self._v1(scope, route, project)
         if isinstance(forward, Reject):
             return forward
         if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding"):

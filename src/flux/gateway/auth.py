@@ -4,6 +4,11 @@
 same leeway. The `role` claim may be absent, `authenticated`, or the tenant's own runtime role;
 anything else is refused. Every failure is a 401 `Reject` whose reason names the cause.
 
+Only the signature check is left to PyJWT. The claims are parsed by the REST engine's strict
+`parse_claims` (no NaN/Infinity, bounded nesting, encodable strings) and `exp`/`nbf`/`iat` must
+be JSON numbers of any size (a string `"exp": "1796000000"` is refused, not coerced the way
+PyJWT would), so a token accepted once compares the same way, and never crashes, on reuse.
+
 `TokenVerifier` remembers tokens whose signature already checked out against a given secret
 (clients reuse one token for many requests), so the hot path re-checks only the time claims
 and the role; a rotated secret is a different cache key, so old tokens miss and fail.
@@ -17,9 +22,10 @@ from typing import Any
 import jwt
 
 from flux.gateway.rejections import Reject, unauthorized
+from flux.rest.auth import is_numeric_date, parse_claims
 
 LEEWAY_SECONDS = 30
-_OPTIONS = {"require": ["exp"], "verify_aud": False}
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -41,22 +47,30 @@ def verify_project_jwt(
     if token is None:
         return unauthorized("missing_token")
     try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            options=_OPTIONS,  # type: ignore[arg-type]
-            leeway=LEEWAY_SECONDS,
-        )
-    except jwt.ExpiredSignatureError:
-        return unauthorized("token_expired")
-    except jwt.ImmatureSignatureError:
-        return unauthorized("token_not_yet_valid")
+        payload = jwt.api_jws.decode(token, secret, algorithms=["HS256"])
     except jwt.InvalidSignatureError:
         return unauthorized("bad_signature")
     except jwt.PyJWTError:
         return unauthorized("invalid_token")
-    return _check_role(claims, tenant_role)
+    claims = parse_claims(payload)
+    if claims is None or any(
+        name in claims and not is_numeric_date(claims[name]) for name in _TIME_CLAIMS
+    ):
+        return unauthorized("invalid_token")
+    if "exp" not in claims:
+        return unauthorized("invalid_token")
+    now = time.time()
+    if any(name in claims and claims[name] > now + LEEWAY_SECONDS for name in ("nbf", "iat")):
+        return unauthorized("token_not_yet_valid")
+    return _check_expiry(claims, now) or _check_role(claims, tenant_role)
+
+
+def _check_expiry(claims: dict[str, Any], now: float) -> Reject | None:
+    """`exp` (a number, checked on first sight) against `now` with the leeway. The only time
+    claim re-checked on reuse: `nbf`/`iat` passed once and time only moves forward."""
+    if claims["exp"] <= now - LEEWAY_SECONDS:
+        return unauthorized("token_expired")
+    return None
 
 
 def _check_role(claims: dict[str, Any], tenant_role: str) -> dict[str, Any] | Reject:
@@ -77,15 +91,19 @@ class TokenVerifier:
         self, authorization: str | None, *, secret: str, tenant_role: str
     ) -> dict[str, Any] | Reject:
         token = bearer_token(authorization)
-        claims = self._verified.get((secret, token)) if token else None
+        if token is None:
+            return unauthorized("missing_token")
+        key = (secret, token)
+        claims = self._verified.get(key)
         if claims is None:
             result = verify_project_jwt(authorization, secret=secret, tenant_role=tenant_role)
             if not isinstance(result, Reject):
-                self._remember((secret, token), result)  # type: ignore[arg-type]
+                self._remember(key, result)
             return result
-        if claims["exp"] <= time.time() - LEEWAY_SECONDS:
-            self._verified.pop((secret, token), None)  # type: ignore[arg-type]
-            return unauthorized("token_expired")
+        expired = _check_expiry(claims, time.time())
+        if expired is not None:
+            self._verified.pop(key, None)
+            return expired
         return _check_role(claims, tenant_role)
 
     def _remember(self, key: tuple[str, str], claims: dict[str, Any]) -> None:

@@ -1,15 +1,24 @@
 """Per-project admission limits: fixed-window rate limit, in-flight cap, maintenance, status,
 request body size. Each check returns a `Reject` or None; nothing here touches a database.
 
-The rate limit counts in process, or in Redis (INCR + EXPIRE per project and minute) when a
+The rate limit counts in process, or in Redis (INCR + EXPIRE per key and minute) when a
 `RedisLink` is given; when Redis errors the in-process counter takes over (fail open: a Redis
 outage never rejects a request by itself).
+
+Requests refused at v2 JWT verification never reach the project's counter (anyone can send
+them, and they would lock the project's real users out); `FailedAuthLimiter` counts them per
+client address instead, with the same counters under their own Redis namespace. Its budget
+only ever turns a 401 into a 429: a valid token is verified first and never meets it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import math
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from flux.gateway.redislink import RedisLink
 from flux.gateway.rejections import Reject, unavailable
@@ -18,6 +27,12 @@ WINDOW_SECONDS = 60
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BLOCKED_STATUSES = frozenset({"suspended", "stopped", "deleting", "deleted", "failed"})
 BODY_TOO_LARGE = Reject(413, "request body too large", "body_too_large")
+# Refused-at-verification requests one client address may send per minute, all projects
+# together: far above what a client sends while it refreshes an expired token, and a 429 costs
+# a legitimate client nothing it had (the request failed authentication anyway).
+FAILED_AUTH_PER_MINUTE = 120
+FAILED_AUTH_CLIENTS = 65_536  # addresses counted apart per window in process; then shared
+_OVERFLOW_KEY = "*"
 
 
 def _too_many(retry_after: int) -> Reject:
@@ -31,24 +46,43 @@ def _window(now: float) -> tuple[int, int]:
 
 
 class LocalCounter:
-    """Fixed-window counters in this process; all windows align on epoch minutes."""
+    """Fixed-window counters in this process; all windows align on epoch minutes.
 
-    def __init__(self) -> None:
+    With `max_keys`, keys beyond that many in one window share a single overflow counter, so
+    a caller who invents keys (addresses) bounds the memory, not the count."""
+
+    def __init__(self, max_keys: int | None = None) -> None:
         self._window = -1
         self._counts: dict[str, int] = {}
+        self._max_keys = max_keys
 
     def incr(self, key: str, window: int) -> int:
         if window != self._window:
             self._window, self._counts = window, {}
+        if (
+            self._max_keys is not None
+            and key not in self._counts
+            and len(self._counts) >= self._max_keys
+        ):
+            key = _OVERFLOW_KEY
         count = self._counts.get(key, 0) + 1
         self._counts[key] = count
         return count
 
 
 class RateLimiter:
-    def __init__(self, redis: RedisLink | None = None) -> None:
+    """Fixed-window request counts per key (a project hash, unless `namespace` says otherwise)."""
+
+    def __init__(
+        self,
+        redis: RedisLink | None = None,
+        *,
+        namespace: str = "rl",
+        max_local_keys: int | None = None,
+    ) -> None:
         self._redis = redis
-        self._local = LocalCounter()
+        self._namespace = namespace
+        self._local = LocalCounter(max_local_keys)
 
     async def check(self, project: str, limit: int, now: float | None = None) -> Reject | None:
         """Count one request for `project`; a 429 Reject when it is over `limit` per minute."""
@@ -60,7 +94,7 @@ class RateLimiter:
 
     async def _redis_incr(self, project: str, window: int) -> int | None:
         assert self._redis is not None
-        key = f"flux:gw:rl:{project}:{window}"
+        key = f"flux:gw:{self._namespace}:{project}:{window}"
 
         async def incr(client) -> int:
             async with client.pipeline(transaction=False) as pipe:
@@ -70,6 +104,47 @@ class RateLimiter:
             return int(count)
 
         return await self._redis.run(incr)
+
+
+def client_key(client: Sequence[Any] | None) -> str:
+    """The ASGI `scope["client"]` as a counting key: the IPv4 address, or the /64 of an IPv6
+    address (one subscriber usually holds a whole /64, so counting single addresses would let
+    it rotate past the budget); anything else (no client, a Unix socket) as given."""
+    host = str(client[0]) if client else ""
+    if not host:
+        return "-"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:100]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class FailedAuthLimiter:
+    """Requests refused at JWT verification, counted per client address (`client_key`) and
+    kept apart from every project's budget; over `limit` per minute they get a 429."""
+
+    def __init__(
+        self,
+        redis: RedisLink | None = None,
+        limit: int = FAILED_AUTH_PER_MINUTE,
+        max_local_clients: int = FAILED_AUTH_CLIENTS,
+    ) -> None:
+        self.limit = limit
+        self._counter = RateLimiter(redis, namespace="fa", max_local_keys=max_local_clients)
+
+    async def check(self, client: Sequence[Any] | None, now: float | None = None) -> Reject | None:
+        """Count one failed authentication from `client`; a 429 Reject once over budget."""
+        reject = await self._counter.check(client_key(client), self.limit, now)
+        if reject is None:
+            return None
+        return dataclasses.replace(
+            reject, error="too many unauthorized requests", reason="failed_auth_limited"
+        )
 
 
 class InFlight:

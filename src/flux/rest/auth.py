@@ -5,6 +5,11 @@ checks exp/nbf/iat with a 30 s skew allowance and `jwt-aud`, and takes the role 
 `jwt-role-claim-key` path. Pool mode verifies the gateway's bridge JWT (HS256, pool secret,
 aud "flux-pool") and derives the tenant schema from its role.
 
+Claims are parsed strictly (`parse_claims`): a JSON object, no NaN/Infinity or numbers that
+overflow to them, no lone surrogates, bounded nesting. Anything else is PGRST303 "Parsing claims
+failed" rather than a value that breaks later (a claim PostgreSQL cannot store, a time claim that
+never compares as expired, a serialisation that recurses too deep).
+
 Verified tokens are remembered per authenticator (bounded LRU keyed by the raw token, so an
 authenticator bound to another secret never sees them); exp/nbf/iat are re-checked on every
 use, so a cached token expires exactly like a fresh one.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 import uuid
@@ -38,6 +44,7 @@ SKEW_SECONDS = 30
 VERIFIED_TOKENS = 1000  # verified tokens remembered per authenticator
 Clock = Callable[[], float]  # wall-clock seconds, time.time() unless a test fixes it
 POOL_AUDIENCE = "flux-pool"
+MAX_CLAIMS_DEPTH = 64  # nesting of objects/arrays in a claims set; real tokens use a handful
 _POOL_ROLE = re.compile(r"^t_([0-9a-f]{12})_role$")
 _HMAC = ("HS256", "HS384", "HS512")
 _ASYMMETRIC = (
@@ -222,23 +229,65 @@ def _decode_verified(token: str, keys: tuple[_Key, ...]) -> dict[str, Any]:
             continue
         except jwt.PyJWTError:
             raise jwt_decode_error("JWT couldn't be decoded") from None
-        try:
-            claims = json.loads(payload)
-        except ValueError:
-            raise jwt_claims_error("Parsing claims failed") from None
-        if not isinstance(claims, dict):
+        claims = parse_claims(payload)
+        if claims is None:
             raise jwt_claims_error("Parsing claims failed")
         return claims
     raise jwt_decode_error("JWT cryptographic operation failed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _well_formed(value: Any) -> bool:
+    """Nesting within MAX_CLAIMS_DEPTH and every string encodable (no lone surrogates)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict | list):
+            if depth >= MAX_CLAIMS_DEPTH:
+                return False
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def parse_claims(payload: bytes | str) -> dict[str, Any] | None:
+    """A JWT payload as a claims object, or None when it is not strictly valid JSON of one."""
+    try:
+        claims = json.loads(payload, parse_float=_finite_float, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(claims, dict) or not _well_formed(claims):
+        return None
+    return claims
+
+
+def is_numeric_date(value: Any) -> bool:
+    """RFC 7519 NumericDate: a JSON number (bool is not one; floats are finite once parsed)."""
+    return type(value) is int or type(value) is float
+
+
 def check_claims(claims: dict[str, Any], audience: str | None, now: float | None = None) -> None:
     """exp / nbf / iat / aud checks with PostgREST's messages and skew allowance."""
     now = time.time() if now is None else now
-    for name, label in (("exp", "exp"), ("nbf", "nbf"), ("iat", "iat")):
-        value = claims.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise jwt_claims_error(f"The JWT '{label}' claim must be a number")
+    for name in ("exp", "nbf", "iat"):  # present means a number: `"exp": null` is refused
+        if name in claims and not is_numeric_date(claims[name]):
+            raise jwt_claims_error(f"The JWT '{name}' claim must be a number")
     if claims.get("exp") is not None and now - SKEW_SECONDS >= claims["exp"]:
         raise jwt_claims_error("JWT expired")
     if claims.get("nbf") is not None and now + SKEW_SECONDS < claims["nbf"]:
