@@ -30,6 +30,25 @@ LIFECYCLE = {
     "resume": "active",
 }
 
+PLANS = [
+    {
+        "name": "free",
+        "default": True,
+        "rateLimitPerMinute": 600,
+        "statementTimeoutMs": 5000,
+        "connectionLimit": 5,
+        "maxRows": 1000,
+    },
+    {
+        "name": "enterprise",
+        "default": False,
+        "rateLimitPerMinute": 60000,
+        "statementTimeoutMs": 60000,
+        "connectionLimit": 50,
+        "maxRows": None,
+    },
+]
+
 
 def default_push_report(body: dict[str, Any]) -> dict[str, Any]:
     """Every file applied (or, for a plan, would apply)."""
@@ -232,8 +251,49 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
         row["revokedAt"] = "2025-01-03T00:00:00+00:00"
         return JSONResponse({"revoked": True, **row})
 
+    async def list_plans(request: Request) -> JSONResponse:
+        if denied := await guard(request):
+            return denied
+        return JSONResponse(
+            {
+                "default": "free",
+                "plans": PLANS,
+                "quota": {"owned": len(state.projects), "limit": 100},
+            }
+        )
+
+    def not_admin(what: str) -> JSONResponse | None:
+        if state.canned.get("admin", True):
+            return None
+        return error(
+            403, f"only an admin can {what}", "plans and quotas are assigned by the operator"
+        )
+
+    async def assign_plan(request: Request) -> JSONResponse:
+        if denied := await guard(request) or not_admin("assign a plan to a project"):
+            return denied
+        project, missing = await owned(request)
+        if missing:
+            return missing
+        plan = (await body_of(request)).get("plan")
+        names = sorted(p["name"] for p in PLANS)
+        if plan not in names:
+            return error(422, f"unknown plan {plan!r}", f"use one of: {', '.join(names)}")
+        previous = project["plan"]
+        project["plan"] = plan
+        return JSONResponse({"project": project, "previous": previous, "changed": plan != previous})
+
+    async def quota(request: Request) -> JSONResponse:
+        if denied := await guard(request) or not_admin("set a user's project quota"):
+            return denied
+        body = await body_of(request)
+        return JSONResponse({"email": body.get("email"), "projectQuota": body.get("quota")})
+
     one = f"{prefix}/projects/{{hash}}"
     return [
+        Route(f"{prefix}/plans", list_plans),
+        Route(f"{one}/plan", assign_plan, methods=["POST"]),
+        Route(f"{prefix}/users/quota", quota, methods=["POST"]),
         Route(f"{prefix}/push", push, methods=["POST"]),
         Route(f"{one}/migrations", ledger),
         Route(f"{one}/lifecycle", lifecycle, methods=["POST"]),

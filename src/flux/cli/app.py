@@ -21,6 +21,7 @@ from flux.cli.commands import (
     env,
     lifecycle,
     migrations,
+    plans,
     platform,
     projects,
     push,
@@ -77,6 +78,7 @@ for module in (
     lifecycle,
     domains,
     doctor,
+    plans,
     dashboard,
 ):
     module.register(app)
