@@ -70,5 +70,8 @@ def control(embedded):
 
     state, catalog = embedded
     return ControlContext(
-        catalog=catalog, engines={"v2_shared": SharedEngine(state.shared_conninfo())}
+        catalog=catalog,
+        engines={
+            "v2_shared": SharedEngine(state.shared_conninfo(), pool_secret=state.pool_jwt_secret)
+        },
     )

@@ -88,7 +88,12 @@ def start_database(state: EmbeddedState) -> None:
         conn.execute(
             sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(CATALOG_DB))
         )
-    prepare_shared_database(state.shared_conninfo(), SHARED_DB, state.authenticator_password)
+    prepare_shared_database(
+        state.shared_conninfo(),
+        SHARED_DB,
+        state.authenticator_password,
+        pool_secret=state.pool_jwt_secret,
+    )
 
 
 def open_catalog(state: EmbeddedState) -> Catalog:

@@ -113,7 +113,9 @@ class Platform:
         return ControlContext(
             catalog=self.catalog,
             engines={
-                "v2_shared": SharedEngine(self.state.shared_conninfo()),
+                "v2_shared": SharedEngine(
+                    self.state.shared_conninfo(), pool_secret=self.state.pool_jwt_secret
+                ),
                 "v1_dedicated": self.dedicated,
             },
             base_domain=s.base_domain,

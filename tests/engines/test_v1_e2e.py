@@ -43,7 +43,10 @@ def platform(embedded, tmp_path):
     engine = _dedicated(tmp_path / "home", state.templates)
     ctx = ControlContext(
         catalog=catalog,
-        engines={"v2_shared": SharedEngine(state.shared_conninfo()), "v1_dedicated": engine},
+        engines={
+            "v2_shared": SharedEngine(state.shared_conninfo(), pool_secret=state.pool_jwt_secret),
+            "v1_dedicated": engine,
+        },
     )
     with catalog.transaction() as conn:
         user = users.create_user(conn, f"{uuid.uuid4().hex[:8]}@test", None)

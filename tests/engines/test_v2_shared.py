@@ -33,7 +33,7 @@ def test_provision_creates_schema_roles_and_exact_grants(control, owner, embedde
         ).fetchall()
         roles = {row[0]: tuple(row[1:]) for row in rows}
         assert roles == {
-            f"t_{s}_role": (False, False, False, 5),
+            f"t_{s}_role": (True, False, False, 5),  # the login of its pool connections
             f"t_{s}_ddl": (False, True, False, -1),
         }
         owner_of = conn.execute(
@@ -51,7 +51,12 @@ def test_provision_creates_schema_roles_and_exact_grants(control, owner, embedde
             " WHERE r.rolname LIKE %s ORDER BY 1",
             (f"t_{s}_%",),
         ).fetchall()
-        assert members == [(f"t_{s}_ddl", "flux_migrator"), (f"t_{s}_role", "flux_authenticator")]
+        # the runtime role is a member of nothing and nothing but the tenant logs in as it
+        assert members == [(f"t_{s}_ddl", "flux_migrator")]
+        verifier = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (f"t_{s}_role",)
+        ).fetchone()[0]
+        assert verifier.startswith("SCRAM-SHA-256$4096:")
         settings = conn.execute(
             "SELECT unnest(setconfig) FROM pg_db_role_setting WHERE setrole = %s::regrole",
             (f"t_{s}_role",),
@@ -59,6 +64,7 @@ def test_provision_creates_schema_roles_and_exact_grants(control, owner, embedde
         assert {row[0] for row in settings} == {
             "statement_timeout=5000ms",
             f"search_path=t_{s}_api",
+            "client_connection_check_interval=1s",
         }
         defaults = conn.execute(
             "SELECT defaclobjtype, defaclacl::text FROM pg_default_acl d"

@@ -9,11 +9,15 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import psycopg
 import pytest
 
+from flux.catalog.plans import Plan
+from flux.engines.base import TenantNames
+from flux.engines.v2_shared import POOL_LOGIN_ROLE, prepare_shared_database, provision_statements
 from flux.gateway.app import build_gateway_app
 from flux.gateway.bridge import mint_bridge_token
 from flux.gateway.directory import Directory
@@ -24,22 +28,19 @@ rest_app = pytest.importorskip("flux.rest.app", reason="flux.rest.app (REST pool
 from flux.rest.config import RestConfig  # noqa: E402
 
 pytestmark = pytest.mark.anyio
-POOL_LOGIN = "flux_pool_gw_test"
 AUTH_401 = {"error": "authorization required"}
 
 
 def provision_tenant(conninfo: str, project: Project, table: str, rows: list[str]) -> None:
-    """SPEC §6 v2 provisioning (roles, schema, grants, guardrails) plus one table of rows."""
+    """SPEC §6 v2 provisioning (the engine's own statements) plus one table of rows."""
     s = project.shortid
     role, ddl, schema = f"t_{s}_role", f"t_{s}_ddl", f"t_{s}_api"
+    names = TenantNames(schema, role, ddl)
+    plan = Plan("test", 1000, timedelta(seconds=5), 5, None)
+    dbname = psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"]
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
-        conn.execute(f"CREATE ROLE {role} NOLOGIN NOINHERIT")
-        conn.execute(f"CREATE ROLE {ddl} NOLOGIN")
-        conn.execute(f"GRANT {role} TO {POOL_LOGIN}")
-        conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {ddl}")
-        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        conn.execute(f"ALTER ROLE {role} SET statement_timeout = '5s'")
-        conn.execute(f"ALTER ROLE {role} SET search_path = {schema}")
+        for statement in provision_statements(names, plan, dbname, POOL_SECRET):
+            conn.execute(statement)
         conn.execute(f"SET LOCAL ROLE {ddl}")
         conn.execute(f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, body text NOT NULL)")
         for i, body in enumerate(rows, 1):
@@ -82,14 +83,10 @@ class TokenRecorder:
 
 @pytest.fixture
 def tenant_db(fresh_db: str, pg_cluster) -> str:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{POOL_LOGIN}') "
-            f"THEN CREATE ROLE {POOL_LOGIN} LOGIN NOINHERIT; END IF; END $$"
-        )
-        conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+    """The pool's conninfo (its platform login) on a database prepared like a shared one."""
     dbname = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
-    return pg_cluster.socket_conninfo(dbname=dbname, user=POOL_LOGIN)
+    prepare_shared_database(fresh_db, dbname, "pool-login-password", pool_secret=POOL_SECRET)
+    return pg_cluster.socket_conninfo(dbname=dbname, user=POOL_LOGIN_ROLE)
 
 
 async def _stack(

@@ -7,9 +7,12 @@ import uuid
 
 import jwt
 import pytest
+from pool_tenants import make_pool_tenant
 
 from flux.rest.auth import claim_at, parse_claim_path
 from flux.rest.config import load_config
+
+POOL_SECRET = "pool-secret-pool-secret-pool-secret!"
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +221,7 @@ def _bridge(shortid: str, tenant: uuid.UUID, **extra) -> str:
         "aud": "flux-pool",
         "exp": int(time.time()) + 60,
     } | extra
-    return jwt.encode(claims, "pool-secret-pool-secret-pool-secret!", algorithm="HS256")
+    return jwt.encode(claims, POOL_SECRET, algorithm="HS256")
 
 
 async def test_pool_mode(rest_db, authenticator_dsn, rest_config, make_client):
@@ -226,16 +229,15 @@ async def test_pool_mode(rest_db, authenticator_dsn, rest_config, make_client):
 
     tenant = uuid.uuid4()
     short = tenant.hex[:12]
+    make_pool_tenant(rest_db, short, POOL_SECRET)
     with psycopg.connect(rest_db, autocommit=True) as conn:
         conn.execute(
-            f"CREATE ROLE t_{short}_role NOLOGIN; GRANT t_{short}_role TO authenticator;"
-            f"CREATE SCHEMA t_{short}_api AUTHORIZATION t_{short}_role;"
             f"CREATE TABLE t_{short}_api.notes (id int, body text);"
             f"INSERT INTO t_{short}_api.notes VALUES (1, 'hi');"
             f"GRANT SELECT ON t_{short}_api.notes TO t_{short}_role"
         )
     config = rest_config.with_(
-        pool_mode=True, pool_jwt_secret="pool-secret-pool-secret-pool-secret!", db_schemas=()
+        pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=()
     )
     async with make_client(config) as client:
         auth = {"Authorization": f"Bearer {_bridge(short, tenant)}"}
@@ -342,7 +344,7 @@ def test_pool_bridge_tokens_are_cached_and_expire():
     from flux.rest.errors import ApiError
 
     clock = FixedClock()
-    auth = PoolAuthenticator("pool-secret-pool-secret-pool-secret!", clock=clock)
+    auth = PoolAuthenticator(POOL_SECRET, clock=clock)
     tenant = uuid.uuid4()
     token = _bridge(tenant.hex[:12], tenant, exp=int(clock.now) + 60)
     first = auth.authenticate(f"Bearer {token}")
@@ -383,10 +385,9 @@ async def test_pool_mode_reloads_only_on_a_trusted_notify(
 
     tenant = uuid.uuid4()
     short = tenant.hex[:12]
+    make_pool_tenant(rest_db, short, POOL_SECRET)
     with psycopg.connect(rest_db, autocommit=True) as conn:
         conn.execute(
-            f"CREATE ROLE t_{short}_role NOLOGIN; GRANT t_{short}_role TO authenticator;"
-            f"CREATE SCHEMA t_{short}_api AUTHORIZATION t_{short}_role;"
             f"CREATE TABLE t_{short}_api.notes (id int);"
             f"GRANT SELECT ON t_{short}_api.notes TO t_{short}_role;"
             f"CREATE FUNCTION t_{short}_api.poke() RETURNS void LANGUAGE sql VOLATILE "
@@ -394,7 +395,7 @@ async def test_pool_mode_reloads_only_on_a_trusted_notify(
             f"GRANT EXECUTE ON FUNCTION t_{short}_api.poke() TO t_{short}_role"
         )
     config = rest_config.with_(
-        pool_mode=True, pool_jwt_secret="pool-secret-pool-secret-pool-secret!", db_schemas=()
+        pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=()
     )
     async with make_client(config) as client:
         engine = client.app.state.engine

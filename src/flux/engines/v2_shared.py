@@ -1,21 +1,35 @@
 """The v2 shared engine: many tenants in one cluster, isolated by schema + role (SPEC §6).
 
 A shared database is prepared once (`prepare_shared_database`): an `auth` schema with
-`auth.uid()`/`auth.jwt()`, the reserved `flux` schema, the REST pool's login role and the
-control plane's migration role, and nothing granted to PUBLIC. Each project then gets, in one
-transaction, a runtime role, a DDL role and a schema with default privileges and guardrails.
+`auth.uid()`/`auth.jwt()`, the reserved `flux` schema, the REST pool's platform login role,
+the control plane's migration role, the pool's session-reset function, and nothing granted to
+PUBLIC. Each project then gets, in one transaction, a runtime role, a DDL role and a schema
+with default privileges and guardrails.
+
+Isolation at request time rests on PostgreSQL's own role membership: the runtime role is the
+*login* of the tenant's pool connections (password derived from the pool secret, stored only
+as a SCRAM verifier) and is a member of nothing, so no SQL a tenant writes can switch to any
+other role. The pool's platform role (`flux_authenticator`) is a member of no tenant role; it
+only reads catalogs for the schema cache. This was chosen over running each request inside a
+security-definer function: deferred triggers fire at COMMIT, outside any function, as the
+session's role, so a membership-based session would still escape; a login with no
+memberships has nothing to escape to, whatever runs when.
 """
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
 from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
 from flux.engines.base import TenantNames
+from flux.engines.scram import scram_verifier
 from flux.naming import shortid, tenant_ddl_role, tenant_role, tenant_schema
+from flux.rest.tenant_login import login_password
+from flux.rest.tenant_pool import RESET_SESSION_DDL, RESET_SESSION_SCHEMA
 
 POOL_LOGIN_ROLE = "flux_authenticator"
 MIGRATION_ROLE = "flux_migrator"
@@ -28,13 +42,33 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS flux;
 REVOKE ALL ON SCHEMA flux FROM PUBLIC;
 """
+    + RESET_SESSION_DDL
 )
+# Tenants provisioned before runtime roles became logins: still members of the pool role.
+_LEGACY_TENANTS = """
+SELECT r.rolname FROM pg_catalog.pg_auth_members m
+JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
+JOIN pg_catalog.pg_roles p ON p.oid = m.member
+WHERE p.rolname = %s AND r.rolname ~ '^t_[0-9a-f]{12}_role$'
+"""
 
 
-def prepare_shared_database(conninfo: str, dbname: str, authenticator_password: str) -> None:
-    """Idempotent one-time set-up of a shared database (run as a superuser)."""
+def prepare_shared_database(
+    conninfo: str, dbname: str, authenticator_password: str, *, pool_secret: str
+) -> None:
+    """Idempotent one-time set-up of a shared database (run as a superuser); also turns the
+    runtime roles of tenants provisioned by earlier versions into member-of-nothing logins."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(_PREPARE)
+        for (role,) in conn.execute(_LEGACY_TENANTS, (POOL_LOGIN_ROLE,)).fetchall():
+            with conn.transaction():
+                for statement in login_statements(role, dbname, pool_secret):
+                    conn.execute(statement)
+                conn.execute(
+                    sql.SQL("REVOKE {} FROM {}").format(
+                        sql.Identifier(role), sql.Identifier(POOL_LOGIN_ROLE)
+                    )
+                )
         conn.execute(
             sql.SQL("ALTER ROLE flux_authenticator PASSWORD {}").format(
                 sql.Literal(authenticator_password)
@@ -55,8 +89,26 @@ def names_for(project: Project) -> TenantNames:
     return TenantNames(tenant_schema(short), tenant_role(short), tenant_ddl_role(short))
 
 
-def provision_statements(names: TenantNames, plan: Plan) -> list[sql.Composed]:
-    """The exact DDL of SPEC §6 for one tenant, in order."""
+def login_statements(role_name: str, dbname: str, pool_secret: str) -> list[sql.Composed]:
+    """Make a runtime role the login of its tenant's pool connections (and nothing more)."""
+    role = sql.Identifier(role_name)
+    verifier = scram_verifier(login_password(pool_secret, role_name))
+    return [
+        sql.SQL("ALTER ROLE {} LOGIN NOINHERIT PASSWORD {}").format(role, sql.Literal(verifier)),
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), role),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+            sql.Identifier(RESET_SESSION_SCHEMA), role
+        ),
+        sql.SQL("GRANT EXECUTE ON FUNCTION flux_pool.reset_session() TO {}").format(role),
+        # a pool connection whose request was abandoned stops its query within a second
+        sql.SQL("ALTER ROLE {} SET client_connection_check_interval = '1s'").format(role),
+    ]
+
+
+def provision_statements(
+    names: TenantNames, plan: Plan, dbname: str, pool_secret: str
+) -> list[sql.Composed]:
+    """The DDL of SPEC §6 for one tenant, in order (the runtime role logs in, see above)."""
     schema = sql.Identifier(names.schema)
     role = sql.Identifier(names.runtime_role)
     ddl = sql.Identifier(names.ddl_role)
@@ -64,8 +116,8 @@ def provision_statements(names: TenantNames, plan: Plan) -> list[sql.Composed]:
         sql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT CONNECTION LIMIT {}").format(
             role, sql.Literal(plan.connection_limit)
         ),
+        *login_statements(names.runtime_role, dbname, pool_secret),
         sql.SQL("CREATE ROLE {} NOLOGIN").format(ddl),
-        sql.SQL("GRANT {} TO {}").format(role, sql.Identifier(POOL_LOGIN_ROLE)),
         sql.SQL("GRANT {} TO {}").format(ddl, sql.Identifier(MIGRATION_ROLE)),
         sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, ddl),
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role),
@@ -93,8 +145,10 @@ class SharedEngine:
 
     mode = "v2_shared"
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, pool_secret: str) -> None:
         self.conninfo = conninfo
+        self.dbname = conninfo_to_dict(conninfo).get("dbname") or "postgres"
+        self._pool_secret = pool_secret
 
     def names(self, project: Project) -> TenantNames:
         return names_for(project)
@@ -105,7 +159,7 @@ class SharedEngine:
     def provision(self, project: Project, plan: Plan) -> None:
         names = names_for(project)
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
-            for statement in provision_statements(names, plan):
+            for statement in provision_statements(names, plan, self.dbname, self._pool_secret):
                 conn.execute(statement)
 
     def delete(self, project: Project) -> None:
@@ -118,6 +172,11 @@ class SharedEngine:
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(names.schema))
             )
             _forget_ledger(conn, names.schema)
+            conn.execute(
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity"
+                " WHERE usename = %s",
+                (names.runtime_role,),
+            )
             for role in (names.ddl_role, names.runtime_role):
                 if exists:
                     conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))

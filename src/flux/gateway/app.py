@@ -256,7 +256,9 @@ class Gateway:
         if pool_app is None:
             return NO_POOL
         assert authorization is not None  # verified above
-        token = self.bridge.mint(authorization, claims, tenant_id=project.tenant_id)
+        token = self.bridge.mint(
+            authorization, claims, tenant_id=project.tenant_id, limits=project.limits
+        )
         schema = project.schema.encode()
         headers = [(k, v) for k, v in scope["headers"] if k not in _STRIPPED]
         headers.append((b"authorization", b"Bearer " + token.encode()))

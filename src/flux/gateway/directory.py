@@ -26,13 +26,16 @@ from flux.gateway.hosts import RouteKey
 from flux.gateway.redislink import RedisLink
 from flux.gateway.sealing import Sealer
 from flux.naming import shortid, tenant_role, tenant_schema
+from flux.rest.limits import RequestLimits
 
 log = logging.getLogger("flux.gateway.directory")
 
 _COLUMNS = """
     SELECT p.tenant_id::text, p.slug, p.hash, p.mode, p.jwt_secret,
            COALESCE(p.rate_limit_per_minute, pl.rate_limit_per_minute),
-           p.maintenance, p.status, p.lifecycle_state, p.runner_data->>'api_port'
+           p.maintenance, p.status, p.lifecycle_state, p.runner_data->>'api_port',
+           (EXTRACT(EPOCH FROM pl.statement_timeout) * 1000)::int, pl.max_rows,
+           pl.connection_limit
       FROM projects p JOIN plans pl ON pl.name = p.plan
 """
 _BY_HASH = _COLUMNS + " WHERE p.hash = %s"
@@ -64,6 +67,10 @@ class ProjectRoute:
     status: str
     lifecycle_state: str
     upstream: str | None  # v1: http://127.0.0.1:<api_port>
+    # the plan's limits, applied by the REST pool to every v2 request (see flux.rest.limits)
+    statement_timeout_ms: int | None = None
+    max_rows: int | None = None
+    connection_limit: int | None = None
 
     @property
     def shortid(self) -> str:
@@ -79,10 +86,28 @@ class ProjectRoute:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ProjectRoute:
-        tenant_id, slug, hash_, mode, secret, rate, maintenance, status, lifecycle, port = row
+        (tenant_id, slug, hash_, mode, secret, rate, maintenance, status, lifecycle, port) = row[
+            :10
+        ]
         upstream = f"http://127.0.0.1:{int(port)}" if port and str(port).isdigit() else None
         return cls(
-            tenant_id, slug, hash_, mode, secret, rate, maintenance, status, lifecycle, upstream
+            tenant_id,
+            slug,
+            hash_,
+            mode,
+            secret,
+            rate,
+            maintenance,
+            status,
+            lifecycle,
+            upstream,
+            *row[10:13],
+        )
+
+    @property
+    def limits(self) -> RequestLimits:
+        return RequestLimits(
+            self.statement_timeout_ms or None, self.max_rows, self.connection_limit
         )
 
 

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import partial
 
 import psycopg
 from starlette.applications import Starlette
@@ -48,6 +49,7 @@ from flux.rest.request import ApiRequest, build_request
 from flux.rest.response import error_response
 from flux.rest.schema_cache import SchemaCache, SchemaSnapshot
 from flux.rest.shapes import ShapeCache
+from flux.rest.tenant_login import tenant_conninfo
 
 log = logging.getLogger("flux.rest")
 _ARRIVED: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")  # time.monotonic()
@@ -62,12 +64,17 @@ class RestEngine:
     def __init__(self, config: RestConfig) -> None:
         self.config = config
         self.pool_pids: set[int] = set()
+        tenant_login = None
+        if config.pool_mode:
+            assert config.pool_jwt_secret
+            tenant_login = partial(tenant_conninfo, config.db_uri, config.pool_jwt_secret)
         self.db = Database(
             config.db_uri,
             size=config.db_pool,
             acquisition_timeout=config.db_pool_acquisition_timeout,
             prepared_statements=config.db_prepared_statements,
             configure=self._remember_pid,
+            tenant_conninfo=tenant_login,
         )
         self.metrics = Metrics(self.db.stats)
         self.cache = SchemaCache(

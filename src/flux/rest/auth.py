@@ -38,6 +38,7 @@ from flux.rest.errors import (
     jwt_secret_missing,
     jwt_token_required,
 )
+from flux.rest.limits import LIMITS_CLAIM, RequestLimits
 from flux.rest.lru import LRU
 
 SKEW_SECONDS = 30
@@ -68,13 +69,19 @@ class AuthResult:
     authenticated: bool
     claims_json: str  # `request.jwt.claims`, serialised once
     schema: str | None = None  # pool mode: the tenant schema
+    limits: RequestLimits = RequestLimits()  # pool mode: the tenant's plan
 
     @classmethod
     def of(
-        cls, role: str, claims: dict[str, Any], authenticated: bool, schema: str | None = None
+        cls,
+        role: str,
+        claims: dict[str, Any],
+        authenticated: bool,
+        schema: str | None = None,
+        limits: RequestLimits = RequestLimits(),
     ) -> AuthResult:
         text = json.dumps(claims, ensure_ascii=False, separators=(",", ":"))
-        return cls(role, claims, authenticated, text, schema)
+        return cls(role, claims, authenticated, text, schema, limits)
 
 
 class _VerifiedTokens:
@@ -389,7 +396,9 @@ class PoolAuthenticator:
         shortid = match.group(1)
         if tenant.hex[:12] != shortid:
             raise bridge_error("The bridge JWT role does not belong to its tenant")
-        result = AuthResult.of(role, claims, True, f"t_{shortid}_api")
+        limits = RequestLimits.from_claim(claims.get(LIMITS_CLAIM))
+        visible = {key: value for key, value in claims.items() if key != LIMITS_CLAIM}
+        result = AuthResult.of(role, visible, True, f"t_{shortid}_api", limits)
         return self._verified.remember(token, result)
 
 

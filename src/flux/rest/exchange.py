@@ -19,6 +19,7 @@ from starlette.responses import Response
 from flux.rest.auth import AuthResult
 from flux.rest.errors import ApiError
 from flux.rest.execute import Check, TxSettings
+from flux.rest.limits import tighter
 from flux.rest.media import Media, negotiate
 from flux.rest.payload import body_too_large
 from flux.rest.request import ApiRequest
@@ -59,6 +60,11 @@ class Exchange:
     def tx_allowed(self) -> bool:
         return self.engine.tx_allowed
 
+    @property
+    def max_rows(self) -> int | None:
+        """`db-max-rows`, or the tenant plan's row limit when that is tighter (pool mode)."""
+        return tighter(self.engine.config.db_max_rows, self.auth.limits.max_rows)
+
     def tx(self, *, read_only: bool, force_rollback: bool = False) -> TxSettings:
         config = self.engine.config
         api = self.api
@@ -79,6 +85,8 @@ class Exchange:
             app_settings=config.app_settings,
             pre_request=config.db_pre_request,
             timezone=self.timezone,
+            statement_timeout_ms=self.auth.limits.statement_timeout_ms,
+            connections=self.auth.limits.connections,
         )
 
     async def negotiate(self, scalar: Any = None) -> Media:

@@ -5,6 +5,12 @@ request.jwt.claims, request.method/path/headers/cookies, app.settings.*), the op
 db-pre-request call, the request's statements and COMMIT/ROLLBACK, and sends them with a
 single sync: one network round trip when nothing fails. Connection failures become 503
 PGRST001 (fast while the database is known to be down), acquisition timeouts 504 PGRST003.
+
+Pool mode (many tenants, hostile SQL) runs each request on a connection that logged in as
+the tenant's own role (`TenantPool`), appends the session reset to the same round trip, and
+never lends a connection again after an error, cancel or timeout. The plan's statement
+timeout is set for the transaction and also enforced from outside by a watchdog that cancels
+the backend: tenant SQL can lower its own timeout setting, never the watchdog.
 """
 
 from __future__ import annotations
@@ -22,13 +28,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from flux.rest.errors import ApiError, connection_error, from_pg_error, pool_timeout
 from flux.rest.sql import Statement
+from flux.rest.tenant_pool import RESET_SESSION_SQL, TenantPool
 
+# Qualified with pg_catalog: the session's search_path is not ours until this statement ran.
 _SETTINGS_SQL = (
-    "SELECT set_config('role', %s, true), set_config('search_path', %s, true), "
-    "set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true), "
-    "set_config('request.path', %s, true), set_config('request.headers', %s, true), "
-    "set_config('request.cookies', %s, true)"
+    "SELECT pg_catalog.set_config('role', %s, true), "
+    "pg_catalog.set_config('search_path', %s, true), "
+    "pg_catalog.set_config('request.jwt.claims', %s, true), "
+    "pg_catalog.set_config('request.method', %s, true), "
+    "pg_catalog.set_config('request.path', %s, true), "
+    "pg_catalog.set_config('request.headers', %s, true), "
+    "pg_catalog.set_config('request.cookies', %s, true)"
 )
+# How long past its statement timeout a pool-mode request may run before the watchdog
+# cancels it (server-side timeouts normally fire first).
+WATCHDOG_GRACE_SECONDS = 1.0
+RETRY_AFTER = {"Retry-After": "1"}
 
 
 def search_path_value(schemas: tuple[str, ...]) -> str:
@@ -57,6 +72,8 @@ class TxSettings:
     app_settings: dict[str, str] = field(default_factory=dict)
     pre_request: str | None = None
     timezone: str | None = None
+    statement_timeout_ms: int | None = None
+    connections: int | None = None  # pool mode: connections this tenant may hold at once
 
 
 Check = Callable[[list[Any]], None]
@@ -73,13 +90,31 @@ class Database:
         acquisition_timeout: float,
         prepared_statements: bool = True,
         configure: Callable[[psycopg.AsyncConnection], Awaitable[None]] | None = None,
+        tenant_conninfo: Callable[[str], str] | None = None,
     ) -> None:
+        """`size` connections in all. With `tenant_conninfo` (pool mode: role → conninfo of
+        that tenant's login), most of them are per-tenant request connections and a few are
+        the platform's own, for catalog reads."""
         self._timeout = acquisition_timeout
         self._conninfo = conninfo
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "prepare_threshold": 5 if prepared_statements else None,
         }
+        self.tenants: TenantPool | None = None
+        if tenant_conninfo is not None:
+            # a few platform connections for the schema cache; of the rest, one tenant holds
+            # at most a fifth, so several noisy tenants still leave room for the others
+            catalog_size = max(1, min(2, size // 10))
+            request_size = max(1, size - catalog_size)
+            self.tenants = TenantPool(
+                tenant_conninfo,
+                size=request_size,
+                max_per_tenant=min(request_size, max(2, request_size // 5)),
+                acquisition_timeout=acquisition_timeout,
+                connection_kwargs=kwargs,
+            )
+            size = catalog_size
         self.pool = AsyncConnectionPool(
             conninfo,
             min_size=size,
@@ -101,6 +136,8 @@ class Database:
         if self._probe is not None:
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)
+        if self.tenants is not None:
+            await self.tenants.close()
         await self.pool.close()
 
     @property
@@ -108,7 +145,7 @@ class Database:
         return self._down
 
     def stats(self) -> dict[str, int]:
-        return self.pool.get_stats()
+        return self.pool.get_stats() if self.tenants is None else self.tenants.stats()
 
     # ------------------------------------------------------------- availability
     def _mark_down(self) -> None:
@@ -127,6 +164,8 @@ class Database:
             await conn.close()
             break
         await self.pool.check()  # drop connections that died with the old server
+        if self.tenants is not None:
+            await self.tenants.close_idle()
         self._down = False
 
     async def ping(self) -> bool:
@@ -172,6 +211,68 @@ class Database:
         `check`, the transaction end waits for the results: `check(results)` raising an
         ApiError rolls back (one extra round trip, for max-affected and singular writes).
         """
+        if self.tenants is None:
+            async with self.connection() as conn:
+                return await self._transaction(conn, tx, statements, check, pooled=False)
+        conn = await self._tenant_connection(tx)
+        clean = False
+        try:
+            if tx.statement_timeout_ms is None:
+                results = await self._transaction(conn, tx, statements, check, pooled=True)
+            else:
+                deadline = tx.statement_timeout_ms / 1000 + WATCHDOG_GRACE_SECONDS
+                try:
+                    async with asyncio.timeout(deadline):
+                        results = await self._transaction(conn, tx, statements, check, pooled=True)
+                except TimeoutError:
+                    with contextlib.suppress(psycopg.Error, OSError):
+                        await conn.cancel_safe(timeout=2.0)
+                    raise statement_timeout() from None
+            clean = True
+            return results
+        except ApiError as err:
+            if err.code == "57014":  # the plan's statement timeout: the tenant's own 504
+                raise statement_timeout() from None
+            raise
+        finally:
+            await self.tenants.give_back(tx.role, conn, reusable=clean)
+
+    async def _tenant_connection(self, tx: TxSettings) -> psycopg.AsyncConnection:
+        assert self.tenants is not None
+        if self._down:
+            raise connection_error("the database is unreachable")
+        try:
+            return await self.tenants.acquire(tx.role, tx.connections)
+        except PoolTimeout:
+            err = await self._timeout_error()
+            err.headers.update(RETRY_AFTER)
+            raise err from None
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is not None and exc.sqlstate.startswith(("28", "53")):
+                # this tenant's login was refused (or its connection limit reached): not an
+                # outage of the database
+                raise ApiError(
+                    503,
+                    "PGRST001",
+                    "Database client error. Retrying the connection.",
+                    None,
+                    None,
+                    dict(RETRY_AFTER),
+                ) from None
+            self._mark_down()
+            raise connection_error(str(exc).strip() or None) from None
+
+    async def _transaction(
+        self,
+        conn: psycopg.AsyncConnection,
+        tx: TxSettings,
+        statements: list[Statement],
+        check: Check | None,
+        *,
+        pooled: bool,
+    ) -> list[Any]:
+        """The pipelined transaction on `conn`; `pooled` (pool mode) appends the session
+        reset and leaves a failed connection as is (the caller discards it)."""
         params = [
             tx.role,
             search_path_value(tx.search_path),
@@ -183,58 +284,82 @@ class Database:
         ]
         settings_sql = _SETTINGS_SQL
         for key, value in tx.app_settings.items():
-            settings_sql += ", set_config(%s, %s, true)"
+            settings_sql += ", pg_catalog.set_config(%s, %s, true)"
             params += [f"app.settings.{key}", value]
         if tx.timezone is not None:
-            settings_sql += ", set_config('timezone', %s, true)"
+            settings_sql += ", pg_catalog.set_config('timezone', %s, true)"
             params.append(tx.timezone)
+        if tx.statement_timeout_ms is not None:
+            settings_sql += ", pg_catalog.set_config('statement_timeout', %s, true)"
+            params.append(str(tx.statement_timeout_ms))
         begin = (
             "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
             if tx.read_only
             else "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
         )
         end = "COMMIT" if tx.commit else "ROLLBACK"
-        async with self.connection() as conn:
-            try:
-                async with conn.pipeline():
-                    await conn.execute(begin)
-                    await conn.execute(settings_sql, params)
-                    if tx.pre_request:
-                        await conn.execute(function_call_sql(tx.pre_request))
-                    cursors = []
-                    for st in statements:
-                        cur = conn.cursor()
-                        if st.all_rows:
-                            cur.adapters.register_loader("json", TextLoader)
-                            cur.adapters.register_loader("jsonb", TextLoader)
-                        cursors.append(await cur.execute(st.sql, st.params))
-                    if check is None:
-                        await conn.execute(end)
-                results = [
-                    await (cur.fetchall() if st.all_rows else cur.fetchone())
-                    for cur, st in zip(cursors, statements, strict=True)
-                ]
-                if check is not None:
-                    try:
-                        check(results)
-                    except ApiError:
-                        await conn.execute("ROLLBACK")
-                        raise
-                    await conn.execute(end)
-                return results
-            except psycopg.Error as exc:
-                broken = conn.closed or conn.pgconn.status == pq.ConnStatus.BAD
-                if not broken and exc.sqlstate is None and isinstance(exc, psycopg.DataError):
-                    # a parameter psycopg refused to send (a NUL character): the client's fault
-                    if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-                        await conn.execute("ROLLBACK")
-                    raise ApiError(
-                        400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00', str(exc)
-                    ) from None
-                if broken or exc.sqlstate is None or exc.sqlstate == "57P01":
-                    if broken:
-                        self._mark_down()
-                    raise connection_error(str(exc).strip() or None) from None
-                if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        try:
+            async with conn.pipeline():
+                await conn.execute(begin)
+                await conn.execute(settings_sql, params)
+                if tx.pre_request:
+                    await conn.execute(function_call_sql(tx.pre_request))
+                cursors = []
+                for st in statements:
+                    cur = conn.cursor()
+                    if st.all_rows:
+                        cur.adapters.register_loader("json", TextLoader)
+                        cur.adapters.register_loader("jsonb", TextLoader)
+                    cursors.append(await cur.execute(st.sql, st.params))
+                if check is None:
+                    await self._end(conn, end, pooled)
+            results = [
+                await (cur.fetchall() if st.all_rows else cur.fetchone())
+                for cur, st in zip(cursors, statements, strict=True)
+            ]
+            if check is not None:
+                try:
+                    check(results)
+                except ApiError:
+                    end = "ROLLBACK"
+                    raise
+                finally:
+                    async with conn.pipeline():
+                        await self._end(conn, end, pooled)
+            return results
+        except psycopg.Error as exc:
+            broken = conn.closed or conn.pgconn.status == pq.ConnStatus.BAD
+            in_tx = not broken and conn.pgconn.transaction_status != pq.TransactionStatus.IDLE
+            if not broken and exc.sqlstate is None and isinstance(exc, psycopg.DataError):
+                # a parameter psycopg refused to send (a NUL character): the client's fault
+                if in_tx and not pooled:
                     await conn.execute("ROLLBACK")
-                raise from_pg_error(exc, tx.authenticated) from None
+                raise ApiError(
+                    400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00', str(exc)
+                ) from None
+            if broken or exc.sqlstate is None or exc.sqlstate == "57P01":
+                if broken:
+                    self._mark_down()
+                raise connection_error(str(exc).strip() or None) from None
+            if in_tx and not pooled:
+                await conn.execute("ROLLBACK")
+            raise from_pg_error(exc, tx.authenticated) from None
+
+    @staticmethod
+    async def _end(conn: psycopg.AsyncConnection, end: str, pooled: bool) -> None:
+        """End the transaction; pooled, also clear what the request left on the session."""
+        await conn.execute(end)
+        if pooled:
+            await conn.execute(RESET_SESSION_SQL)
+
+
+def statement_timeout() -> ApiError:
+    """The plan's statement timeout ran out (pool mode): the tenant's own 504."""
+    return ApiError(
+        504,
+        "57014",
+        "canceling statement due to statement timeout",
+        None,
+        "The project's plan limits how long one request may run.",
+        dict(RETRY_AFTER),
+    )

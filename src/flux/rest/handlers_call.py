@@ -35,7 +35,7 @@ async def call(ex: Exchange) -> Response:
             snap,
             payload,
             aggregates_enabled=config.db_aggregates_enabled,
-            max_rows=config.db_max_rows,
+            max_rows=ex.max_rows,
         ),
         ("PGRST200", "PGRST202"),
     )

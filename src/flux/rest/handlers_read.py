@@ -47,7 +47,7 @@ def _plan_read(ex: Exchange, api: ApiRequest, snapshot: SchemaSnapshot) -> ReadP
         api,
         snapshot,
         aggregates_enabled=config.db_aggregates_enabled,
-        max_rows=config.db_max_rows,
+        max_rows=ex.max_rows,
     )
     if plan.count == "estimated" and plan.max_rows is None:
         plan.count = "exact"
@@ -67,7 +67,7 @@ async def _read_statements(ex: Exchange) -> tuple[ReadPlan, Media, list[Statemen
     api = ex.api
     shapes = ex.engine.shapes
     snapshot = await ex.snapshot()
-    shape = shape_of(api, snapshot.serial)
+    shape = shape_of(api, (snapshot.serial, ex.max_rows))
     cached = shapes.get(shape) if shape is not None else None
     if isinstance(cached, BuiltRead):
         assert shape is not None

@@ -12,7 +12,7 @@ out as verbatim parameters is remembered as not cacheable.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 
 from flux.rest import grammar as g
@@ -39,8 +39,9 @@ def placeholder(index: int) -> str:
     return f"{_MARK}{index}{_MARK}"
 
 
-def shape_of(api: ApiRequest, serial: int) -> Shape | None:
-    """The request's shape against snapshot `serial`; None when a value does not parse."""
+def shape_of(api: ApiRequest, serial: Hashable) -> Shape | None:
+    """The request's shape against `serial` (the snapshot's, with anything else the SQL depends
+    on, such as the row limit); None when a value does not parse."""
     pairs: list[tuple[str, str]] = []
     values: list[str] = []
     for key, value in api.pairs:

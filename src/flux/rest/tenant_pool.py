@@ -1,0 +1,221 @@
+"""Pool mode's connections: per-tenant logins multiplexed under one global bound.
+
+Every connection belongs to one tenant (it logged in as that tenant's runtime role, see
+tenant_login.py), so nothing a tenant's SQL leaves on a connection can ever be seen by another
+tenant. The pool never holds more than `size` server connections whatever the number of
+tenants: a tenant reuses its own idle connections first; when the pool is full, the idle
+connection unused the longest (of any tenant) is closed to make room; idle connections are
+closed after `idle_timeout`, so idle tenants hold none. One tenant holds at most its
+`cap` connections at once (its plan's limit, bounded by `max_per_tenant`), so a tenant that
+floods slow queries waits on its own connections while the others keep theirs.
+
+Waiting is bounded by the acquisition timeout (`PoolTimeout`). A connection handed back as
+not reusable (after an error, a cancel, a timeout) is closed, never lent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg_pool import PoolTimeout
+
+_IDLE_SWEEP_SECONDS = 5.0
+
+# Everything a request can leave on its session, cleared after each request in the same round
+# trip: settings made at session level (RESET ALL restores the login role's defaults),
+# cursors, LISTEN, advisory locks, temporary tables, sequence state, and prepared statements
+# other than the driver's own (`_pg3_*`; a tenant that drops those breaks only its own
+# connection, which is then discarded). Created in each shared database by the v2 engine.
+RESET_SESSION_SCHEMA = "flux_pool"
+RESET_SESSION_SQL = "SELECT flux_pool.reset_session()"
+RESET_SESSION_DDL = """
+CREATE SCHEMA IF NOT EXISTS flux_pool;
+REVOKE ALL ON SCHEMA flux_pool FROM PUBLIC;
+CREATE OR REPLACE FUNCTION flux_pool.reset_session() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+DECLARE
+  leftover text;
+BEGIN
+  RESET ALL;
+  EXECUTE 'CLOSE ALL';
+  UNLISTEN *;
+  PERFORM pg_catalog.pg_advisory_unlock_all();
+  DISCARD TEMP;
+  DISCARD SEQUENCES;
+  FOR leftover IN
+    SELECT name FROM pg_catalog.pg_prepared_statements
+    WHERE NOT pg_catalog.starts_with(name, '_pg3_')
+  LOOP
+    EXECUTE pg_catalog.format('DEALLOCATE %I', leftover);
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION flux_pool.reset_session() FROM PUBLIC;
+"""
+
+
+class TenantPool:
+    """A bounded set of connections, each logged in as one tenant."""
+
+    def __init__(
+        self,
+        conninfo_for: Callable[[str], str],
+        *,
+        size: int,
+        max_per_tenant: int,
+        acquisition_timeout: float,
+        idle_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        connection_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self._conninfo_for = conninfo_for
+        self.size = size
+        self.max_per_tenant = max(1, max_per_tenant)
+        self._timeout = acquisition_timeout
+        self._idle_timeout = idle_timeout
+        self._connect_timeout = connect_timeout
+        self._kwargs = connection_kwargs or {}
+        self._cond = asyncio.Condition()
+        self._idle: OrderedDict[psycopg.AsyncConnection, tuple[str, float]] = OrderedDict()
+        self._open: dict[str, int] = {}  # per tenant: idle + lent + being opened
+        self._total = 0
+        self._waiting = 0
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------- lending
+    async def acquire(self, tenant: str, cap: int | None = None) -> psycopg.AsyncConnection:
+        limit = min(cap or self.max_per_tenant, self.max_per_tenant)
+        deadline = time.monotonic() + self._timeout
+        self._start_sweeper()
+        async with self._cond:
+            while True:
+                conn = self._take_idle(tenant)
+                if conn is not None:
+                    return conn
+                if self._open.get(tenant, 0) < limit:
+                    if self._total < self.size:
+                        victim = None
+                        break
+                    victim = self._oldest_idle()
+                    if victim is not None:
+                        self._forget(victim)
+                        break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PoolTimeout(f"no connection for {tenant} within {self._timeout}s")
+                self._waiting += 1
+                try:
+                    await asyncio.wait_for(self._cond.wait(), remaining)
+                except TimeoutError:
+                    pass
+                finally:
+                    self._waiting -= 1
+            self._total += 1
+            self._open[tenant] = self._open.get(tenant, 0) + 1
+        if victim is not None:
+            await _close_quietly(victim)
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._conninfo_for(tenant), connect_timeout=self._connect_timeout, **self._kwargs
+            )
+        except BaseException:
+            async with self._cond:
+                self._release_slot(tenant)
+            raise
+
+    async def give_back(
+        self, tenant: str, conn: psycopg.AsyncConnection, *, reusable: bool
+    ) -> None:
+        clean = (
+            reusable
+            and not self._closed
+            and not conn.closed
+            and conn.pgconn.status == pq.ConnStatus.OK
+            and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        )
+        async with self._cond:
+            if clean:
+                self._idle[conn] = (tenant, time.monotonic())
+            else:
+                self._release_slot(tenant)
+            self._cond.notify_all()
+        if not clean:
+            await _close_quietly(conn)
+
+    # ------------------------------------------------------------- bookkeeping
+    def _take_idle(self, tenant: str) -> psycopg.AsyncConnection | None:
+        """The tenant's most recently used idle connection, if any (under the lock)."""
+        for conn in reversed(self._idle):
+            if self._idle[conn][0] == tenant:
+                del self._idle[conn]
+                return conn
+        return None
+
+    def _oldest_idle(self) -> psycopg.AsyncConnection | None:
+        return next(iter(self._idle), None)
+
+    def _forget(self, conn: psycopg.AsyncConnection) -> None:
+        """Drop an idle connection from the books (under the lock); the caller closes it."""
+        tenant, _ = self._idle.pop(conn)
+        self._release_slot(tenant)
+
+    def _release_slot(self, tenant: str) -> None:
+        self._total -= 1
+        left = self._open.get(tenant, 1) - 1
+        if left > 0:
+            self._open[tenant] = left
+        else:
+            self._open.pop(tenant, None)
+        self._cond.notify_all()
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is None and not self._closed:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Close connections idle longer than the idle timeout, so idle tenants hold none."""
+        while True:
+            await asyncio.sleep(_IDLE_SWEEP_SECONDS)
+            await self.close_idle(older_than=self._idle_timeout)
+
+    async def close_idle(self, older_than: float = 0.0) -> int:
+        """Close idle connections unused for `older_than` seconds; how many were closed."""
+        cutoff = time.monotonic() - older_than
+        async with self._cond:
+            stale = [c for c, (_, since) in self._idle.items() if since <= cutoff]
+            for conn in stale:
+                self._forget(conn)
+        for conn in stale:
+            await _close_quietly(conn)
+        return len(stale)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "pool_size": self._total,
+            "pool_available": len(self._idle),
+            "requests_waiting": self._waiting,
+            "tenants_connected": len(self._open),
+        }
+
+    def open_for(self, tenant: str) -> int:
+        return self._open.get(tenant, 0)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.close_idle()
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
+    with contextlib.suppress(psycopg.Error, OSError):
+        await conn.close()
