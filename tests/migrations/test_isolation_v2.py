@@ -114,6 +114,9 @@ insert into d values (1);
     "tamper_wrapper": "do $$ begin execute 'alter function pg_temp.flux_exec(text)'\n"
     "  ' security invoker'; end $$;\n"
     "do $$ begin execute 'set role postgres'; create table public.pwned (id int); end $$;",
+    "replace_wrapper_body": "do $$ begin execute 'create or replace function pg_temp.flux_exec("
+    "stmt text) returns void language plpgsql security definer as ''begin end'''; end $$;\n"
+    "create table after_swap (id int);",
     "share_with_b": "grant usage on schema public to {brole};\ngrant select on mine to {brole};",
     "share_with_public": "grant usage on schema public to public;",
     "dynamic_share": "do $$ begin execute 'grant usage on schema ' || current_schema"
@@ -136,6 +139,20 @@ def test_runtime_refusals(two, attack: str) -> None:
     assert snapshot(a.conninfo, b) == before
     assert [r.version for r in ledger(a.target)] == ["001.sql"]
     assert scalar(a.conninfo, "SELECT to_regclass('public.pwned')") is None
+
+
+def test_wrapper_change_undone_by_a_subtransaction_is_harmless(two) -> None:
+    """The wrapper check compares the catalog row version; a rolled-back change restores it."""
+    a, _ = two
+    sql = (
+        "do $$ begin\n"
+        "  begin execute 'alter function pg_temp.flux_exec(text) security invoker';"
+        " raise exception 'undo'; exception when others then null; end;\n"
+        "end $$;\n"
+        "create table kept (id int);"
+    )
+    assert push(a.target, files(f002=sql), mode="versioned", applied_by="a").ok
+    assert scalar(a.conninfo, f"SELECT to_regclass('{a.schema}.kept') IS NOT NULL") is True
 
 
 def test_public_qualified_objects_land_in_tenant_schema(two) -> None:

@@ -26,6 +26,7 @@ from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
 from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
 from flux.engines.base import TenantNames
+from flux.engines.catalog_privacy import hide_tenant_definitions
 from flux.engines.scram import scram_verifier
 from flux.naming import shortid, tenant_ddl_role, tenant_role, tenant_schema
 from flux.rest.tenant_login import login_password
@@ -60,6 +61,7 @@ def prepare_shared_database(
     runtime roles of tenants provisioned by earlier versions into member-of-nothing logins."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(_PREPARE)
+        hide_tenant_definitions(conn, (POOL_LOGIN_ROLE,))
         for (role,) in conn.execute(_LEGACY_TENANTS, (POOL_LOGIN_ROLE,)).fetchall():
             with conn.transaction():
                 for statement in login_statements(role, dbname, pool_secret):

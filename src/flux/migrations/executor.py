@@ -12,7 +12,7 @@ Because the session user is a superuser (who could `SET ROLE` back), every state
 through `pg_temp.flux_exec`, a SECURITY DEFINER function owned by the DDL role: inside a
 security-definer frame PostgreSQL refuses any change of role or session authorization, even
 from nested functions or dynamic SQL. The wrapper is re-verified (owner, SECURITY DEFINER,
-body) in the same statement that calls it, and deferred triggers are fired inside the frame
+ctid) in the same statement that calls it, and deferred triggers are fired inside the frame
 before control returns to the superuser. Then, after `RESET ROLE`, with search_path pinned
 to pg_catalog: FORCE RLS, the runtime-role ownership check, a check that the file shared
 the tenant schema with no new role, the ledger row, and `NOTIFY pgrst, 'reload schema
@@ -45,17 +45,20 @@ from flux.migrations.report import PushError
 from flux.migrations.summary import headline
 from flux.migrations.target import PushLimits, PushTarget
 
-_EXEC_SRC = "BEGIN EXECUTE stmt; END"
 _CREATE_EXEC = (
     "CREATE OR REPLACE FUNCTION pg_temp.flux_exec(stmt text) RETURNS void LANGUAGE plpgsql"
-    " SECURITY DEFINER AS $flux$" + _EXEC_SRC + "$flux$"
+    " SECURITY DEFINER AS $flux$BEGIN EXECUTE stmt; END$flux$"
 )
-# One round trip: the wrapper runs only if it is still exactly what we created.
+# One round trip: the wrapper runs only if it is still exactly what we created. The check
+# runs as the DDL role, which cannot read function bodies or settings (catalog privacy,
+# flux.engines.catalog_privacy), so it compares the catalog row's ctid instead: any
+# CREATE OR REPLACE, ALTER or GRANT on the function writes a new row version at a new ctid,
+# and the old one, deleted by this still-open transaction, can be neither seen nor reused.
 _GUARDED_EXEC = (
     "SELECT pg_temp.flux_exec(%s) FROM pg_catalog.pg_proc p"
     " WHERE p.oid OPERATOR(pg_catalog.=) %s::pg_catalog.oid AND p.prosecdef"
-    " AND p.proconfig IS NULL AND p.proowner OPERATOR(pg_catalog.=) %s::pg_catalog.oid"
-    " AND p.prosrc OPERATOR(pg_catalog.=) %s"
+    " AND p.proowner OPERATOR(pg_catalog.=) %s::pg_catalog.oid"
+    " AND p.ctid OPERATOR(pg_catalog.=) %s::pg_catalog.tid"
 )
 _FIRE_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
 RELOAD_CHANNEL = "pgrst"  # PostgREST's `db-channel` default, which flux rest listens on
@@ -239,7 +242,7 @@ class PushSession:
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
 
-    def _begin(self) -> tuple[int, int] | None:
+    def _begin(self) -> tuple[int, int, str] | None:
         """Per-file settings; for v2 also the wrapper and the DDL role. Returns the wrapper's
         (oid, owner) for verification, or None on v1 (statements run directly)."""
         held = self.conn.execute(
@@ -266,19 +269,19 @@ class PushSession:
         self.conn.execute(_CREATE_EXEC)
         self.conn.execute(sql.SQL("ALTER FUNCTION pg_temp.flux_exec(text) OWNER TO {}").format(ddl))
         row = self.conn.execute(
-            "SELECT oid::bigint, proowner::bigint FROM pg_proc"
+            "SELECT oid::bigint, proowner::bigint, ctid::text FROM pg_proc"
             " WHERE oid = 'pg_temp.flux_exec(text)'::regprocedure"
         ).fetchone()
         assert row is not None
         self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(ddl))
         self.conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
-        return row[0], row[1]
+        return row[0], row[1], row[2]
 
-    def _run(self, text: str, wrapper: tuple[int, int] | None) -> None:
+    def _run(self, text: str, wrapper: tuple[int, int, str] | None) -> None:
         if wrapper is None:
             self.conn.execute(text.encode())
             return
-        cur = self.conn.execute(_GUARDED_EXEC, (text, wrapper[0], wrapper[1], _EXEC_SRC))
+        cur = self.conn.execute(_GUARDED_EXEC, (text, *wrapper))
         if cur.rowcount != 1:
             raise _Rejected(
                 PushError(
@@ -289,7 +292,7 @@ class PushSession:
                 )
             )
 
-    def _finish(self, wrapper: tuple[int, int] | None) -> list[Finding]:
+    def _finish(self, wrapper: tuple[int, int, str] | None) -> list[Finding]:
         """Post-file checks as the superuser; raises _Rejected to roll the file back."""
         self._run(_FIRE_DEFERRED, wrapper)
         if wrapper is not None:

@@ -7,8 +7,9 @@ ROLE`, `RESET ROLE`, `SET SESSION AUTHORIZATION`, `RESET ALL`, `set_config('role
 role-membership grants, no grants or policies naming `anon` (v2 has no anonymous role: every
 request carries a project JWT), and no references to other schemas — a qualifier or `SCHEMA x`
 naming an existing schema other than the tenant's, `pg_catalog`, `information_schema`, or
-`auth` (functions only). These checks see code only (never bodies or strings); the real
-barrier is privileges and the security-definer execution in `flux.migrations.executor`.
+`auth` and `flux_meta` (functions only). These checks see code only (never bodies or
+strings); the real barrier is privileges and the security-definer execution in
+`flux.migrations.executor`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ class Violation:
         return _SQLSTATES.get(self.code, "42501")  # insufficient_privilege
 
 
+# Platform schemas a tenant may call functions of: the JWT helpers, and the readers of its own
+# definitions (flux.engines.catalog_privacy).
+_FUNCTIONS_ONLY = {
+    "auth": "use auth.uid() and auth.jwt()",
+    "flux_meta": "use flux_meta.function_source(…), flux_meta.view_definition(…), …",
+}
+
+
 @dataclass(frozen=True)
 class SharedPolicy:
     """What a v2 tenant's SQL may reference."""
@@ -91,7 +100,8 @@ class SharedPolicy:
     def forbidden(self, schema: str) -> bool:
         # `public` is adapted to the tenant schema wherever it qualifies a name or follows
         # ON/IN SCHEMA; anything else naming it fails on privileges.
-        allowed = {self.tenant_schema, "public", "pg_catalog", "information_schema", "auth"}
+        allowed = {self.tenant_schema, "public", "pg_catalog", "information_schema"}
+        allowed.update(_FUNCTIONS_ONLY)
         temp = schema == "pg_temp" or schema.startswith("pg_temp_")
         return temp or (schema in self.existing_schemas and schema not in allowed)
 
@@ -233,14 +243,14 @@ def _references(stmt: Statement, policy: SharedPolicy) -> Violation | None:
             )
         if (
             qualifies
-            and name == "auth"
+            and name in _FUNCTIONS_ONLY
             and not (k + 3 < len(sig) and _name(sig[k + 2]) is not None and sig[k + 3].text == "(")
         ):
             return _violation(
                 tok,
                 "other_schema",
-                "only functions of schema 'auth' may be used",
-                "use auth.uid() and auth.jwt()",
+                f"only functions of schema {name!r} may be used",
+                _FUNCTIONS_ONLY[name],
             )
         if tok.kind is Kind.WORD and tok.upper == "SCHEMA":
             j = k + 1
