@@ -258,7 +258,7 @@ def extra_routes(state: FakeControlPlane, guard: Guard, error: ErrorFn, prefix: 
             {
                 "default": "free",
                 "plans": PLANS,
-                "quota": {"owned": len(state.projects), "limit": 100},
+                "quota": {"owned": len(state.projects), "limit": 100, "exempt": False},
             }
         )
 

@@ -95,7 +95,7 @@ def test_the_project_quota_refuses_creates_beyond_it(platform, mallory, catalog_
     set_ = _as(platform, admin, "plan", "quota", email, "2")
     assert set_.returncode == 0 and f"{email} may now own 2 projects." in set_.stdout
     listed = json.loads(_as(platform, token, "plan", "list", "--json").stdout)
-    assert listed["quota"] == {"owned": 0, "limit": 2}
+    assert listed["quota"] == {"owned": 0, "limit": 2, "exempt": False}
 
     for name in ("q-one", "q-two"):
         assert _as(platform, token, "create", name).returncode == 0

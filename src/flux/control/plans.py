@@ -1,5 +1,5 @@
 """Plans and project quotas belong to the operator: everyone may read the plans and their own
-quota (`GET plans`); only admins assign a plan to a project (`POST projects/{hash}/plan`) or
+quota (`GET plans`; admins are exempt from theirs); only admins assign a plan to a project (`POST projects/{hash}/plan`) or
 set a user's project quota (`POST users/quota`). Both changes are audited; a plan change
 evicts the project's cached route so the gateway applies the new limits at once.
 
@@ -56,7 +56,7 @@ def list_plans(ctx: ControlContext, user: User) -> dict:
     return {
         "default": DEFAULT_PLAN,
         "plans": [plan_json(p) for p in every],
-        "quota": {"owned": allowance.owned, "limit": allowance.quota},
+        "quota": {"owned": allowance.owned, "limit": allowance.quota, "exempt": user.is_admin},
     }
 
 

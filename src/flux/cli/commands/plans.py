@@ -47,7 +47,8 @@ def list_plans(ctx: typer.Context, json_: JsonOption = False) -> None:
         ],
     )
     quota = answer.get("quota") or {}
-    output.line(f"Your projects: {quota.get('owned', '?')} of {quota.get('limit', '?')} allowed.")
+    allowed = "no quota (admin)" if quota.get("exempt") else f"{quota.get('limit', '?')} allowed"
+    output.line(f"Your projects: {quota.get('owned', '?')}, {allowed}.")
     output.note("New projects start on the default plan; an admin assigns the others.")
 
 
