@@ -43,6 +43,7 @@ from benchlib import (
     start_cluster,
     stop,
 )
+from psycopg.conninfo import make_conninfo
 
 from flux.catalog.db import Catalog
 from flux.catalog.plans import Plan, get_plan
@@ -52,8 +53,10 @@ from flux.engines.v2_shared import POOL_LOGIN_ROLE, SharedEngine, names_for, pre
 from flux.gateway.bridge import sign_hs256
 from flux.naming import new_hash
 from flux.postgres import Cluster, free_port
+from flux.rest.tenant_login import tenant_conninfo
 
 POOL_SECRET = "bench-pool-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
+POOL_LOGIN_PASSWORD = uuid.uuid4().hex
 ROWS = 1000
 ROW_ID = 42
 
@@ -93,7 +96,10 @@ def start_platform_cluster(root: Path) -> Cluster:
         conn.execute("CREATE DATABASE flux_shared")
     Catalog(cluster.socket_conninfo(dbname="flux_system")).migrate()
     prepare_shared_database(
-        cluster.socket_conninfo(dbname="flux_shared"), "flux_shared", uuid.uuid4().hex
+        cluster.socket_conninfo(dbname="flux_shared"),
+        "flux_shared",
+        POOL_LOGIN_PASSWORD,
+        pool_secret=POOL_SECRET,
     )
     return cluster
 
@@ -102,7 +108,7 @@ def add_tenants(cluster: Cluster, slugs: list[str], rows: int) -> list[Tenant]:
     """Catalog rows + SPEC §6 provisioning + an `items` table of `rows` rows, per slug."""
     catalog = Catalog(cluster.socket_conninfo(dbname="flux_system"))
     shared = cluster.socket_conninfo(dbname="flux_shared")
-    engine = SharedEngine(shared)
+    engine = SharedEngine(shared, pool_secret=POOL_SECRET)
     tenants = []
     with catalog.transaction() as conn:
         owner = conn.execute("SELECT id FROM users LIMIT 1").fetchone()
@@ -193,7 +199,10 @@ def gateway_requests(tenants: list[Tenant], row_id: int) -> list[tuple[str, str]
 def start_servers(
     cluster: Cluster, main: Tenant
 ) -> tuple[list[subprocess.Popen], dict[str, Target]]:
-    shared_pool = cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE)
+    shared_pool = make_conninfo(
+        cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE),
+        password=POOL_LOGIN_PASSWORD,
+    )
     gateway_port, direct_port, pool_port = free_port(), free_port(), free_port()
     config = {"catalog": cluster.socket_conninfo(dbname="flux_system"), "shared_pool": shared_pool}
     gateway = spawn(
@@ -201,7 +210,8 @@ def start_servers(
         {"GATEWAY_BENCH_CONFIG": json.dumps(config)},
     )
     direct_env = {
-        "PGRST_DB_URI": shared_pool,
+        # single mode logs in as the tenant itself, as the pool does for its requests
+        "PGRST_DB_URI": tenant_conninfo(shared_pool, POOL_SECRET, main.role),
         "PGRST_DB_SCHEMAS": main.schema,
         "PGRST_JWT_SECRET": main.secret,
         "PGRST_SERVER_HOST": "127.0.0.1",
@@ -210,6 +220,7 @@ def start_servers(
     }
     pool_env = {
         **direct_env,
+        "PGRST_DB_URI": shared_pool,
         "PGRST_DB_SCHEMAS": "",
         "PGRST_JWT_SECRET": "",
         "PGRST_SERVER_PORT": str(pool_port),

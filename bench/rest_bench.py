@@ -54,8 +54,11 @@ from benchlib import (
     start_cluster,
     stop,
 )
+from psycopg.conninfo import make_conninfo
 
+from flux.engines.v2_shared import login_statements
 from flux.postgres import Cluster, free_port
+from flux.rest.tenant_pool import RESET_SESSION_DDL
 
 JWT_SECRET = "bench-jwt-secret-" + uuid.uuid4().hex
 POOL_SECRET = "bench-pool-secret-" + uuid.uuid4().hex
@@ -64,12 +67,18 @@ PK_ID = 4242
 PK_PATH = f"/items?id=eq.{PK_ID}"
 EMBED_PATH = "/projects?select=id,name,client:clients(id,name),tasks(id,title,assignee:users(id,name))&order=id&limit=20"
 
+
 # ----------------------------------------------------------------------------- data
+def login(cluster: Cluster, dbname: str, user: str) -> str:
+    """The conninfo of one of the bench's login roles (every cluster asks for a password)."""
+    return make_conninfo(cluster.socket_conninfo(dbname=dbname, user=user), password="bench-login")
+
+
 ROLES_SQL = """
 CREATE ROLE bench_user NOLOGIN;
-CREATE ROLE authenticator LOGIN NOINHERIT;
-CREATE ROLE floor_login LOGIN NOINHERIT;
-CREATE ROLE pool_login LOGIN NOINHERIT;
+CREATE ROLE authenticator LOGIN NOINHERIT PASSWORD 'bench-login';
+CREATE ROLE floor_login LOGIN NOINHERIT PASSWORD 'bench-login';
+CREATE ROLE pool_login LOGIN NOINHERIT PASSWORD 'bench-login';
 GRANT bench_user TO authenticator, floor_login;
 """
 SCHEMA_SQL = """
@@ -318,7 +327,7 @@ def bench_reads(cluster: Cluster, args: argparse.Namespace) -> None:
     floor_env = {
         "REST_BENCH_FLOOR": json.dumps(
             [
-                cluster.socket_conninfo(dbname="bench", user="floor_login"),
+                login(cluster, "bench", "floor_login"),
                 floor_routes(token, floor_port),
             ]
         )
@@ -326,7 +335,7 @@ def bench_reads(cluster: Cluster, args: argparse.Namespace) -> None:
     processes = [
         flux_rest(
             {
-                "PGRST_DB_URI": cluster.socket_conninfo(dbname="bench", user="authenticator"),
+                "PGRST_DB_URI": login(cluster, "bench", "authenticator"),
                 "PGRST_DB_SCHEMAS": "api",
                 "PGRST_JWT_SECRET": JWT_SECRET,
                 "PGRST_SERVER_PORT": str(flux_port),
@@ -416,7 +425,6 @@ TENANT_FN_SQL = """
 CREATE FUNCTION bench_tenant(s text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('CREATE ROLE %I NOLOGIN', 't_' || s || '_role');
-  EXECUTE format('GRANT %I TO pool_login', 't_' || s || '_role');
   EXECUTE format('CREATE SCHEMA %I', 't_' || s || '_api');
   FOR i IN 1..10 LOOP
     EXECUTE format(
@@ -457,7 +465,7 @@ def bench_cold_load(cluster: Cluster, args: argparse.Namespace) -> None:
     port, admin_port = free_port(), free_port()
     server = flux_rest(
         {
-            "PGRST_DB_URI": cluster.socket_conninfo(dbname="wide", user="authenticator"),
+            "PGRST_DB_URI": login(cluster, "wide", "authenticator"),
             "PGRST_DB_SCHEMAS": "wide,small",
             "PGRST_JWT_SECRET": JWT_SECRET,
             "PGRST_SERVER_PORT": str(port),
@@ -516,10 +524,14 @@ def create_tenants(cluster: Cluster, count: int) -> list[uuid.UUID]:
     create_database(cluster, "tenants", TENANT_FN_SQL)
     started = time.perf_counter()
     with psycopg.connect(cluster.socket_conninfo(dbname="tenants"), autocommit=True) as conn:
+        conn.execute(RESET_SESSION_DDL)
         for i in range(0, count, 50):
             batch = [shortid(t) for t in tenants[i : i + 50]]
             with conn.transaction():
                 conn.execute("SELECT bench_tenant(s) FROM unnest(%s::text[]) s", [batch])
+                for short in batch:  # the tenant's own pool login, as the v2 engine makes it
+                    for statement in login_statements(f"t_{short}_role", "tenants", POOL_SECRET):
+                        conn.execute(statement)
     print(f"\ncreated {count} tenant schemas x 10 tables in {time.perf_counter() - started:.1f}s")
     return tenants
 
@@ -562,7 +574,7 @@ def bench_tenants(cluster: Cluster, args: argparse.Namespace) -> None:
         port, admin_port = free_port(), free_port()
         server = flux_rest(
             {
-                "PGRST_DB_URI": cluster.socket_conninfo(dbname="tenants", user="pool_login"),
+                "PGRST_DB_URI": login(cluster, "tenants", "pool_login"),
                 "PGRST_DB_SCHEMAS": "",
                 "PGRST_SERVER_PORT": str(port),
                 "PGRST_ADMIN_SERVER_PORT": str(admin_port),

@@ -45,12 +45,13 @@ from benchlib import (
     start_cluster,
     stop,
 )
+from psycopg.conninfo import make_conninfo
 
 from flux.postgres import free_port
 
 SCHEMA_SQL = """
 CREATE ROLE web_anon NOLOGIN;
-CREATE ROLE authenticator LOGIN NOINHERIT;
+CREATE ROLE authenticator LOGIN NOINHERIT PASSWORD 'bench-login';
 GRANT web_anon TO authenticator;
 CREATE SCHEMA api;
 CREATE TABLE api.bench_items (
@@ -252,7 +253,9 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         create_database(cluster, "bench", SCHEMA_SQL)
-        dsn = cluster.socket_conninfo(dbname="bench", user="authenticator")
+        dsn = make_conninfo(
+            cluster.socket_conninfo(dbname="bench", user="authenticator"), password="bench-login"
+        )
         statements_file = root / "statements.json"
         statements_file.write_text(json.dumps(captured_statements(dsn)))
 
