@@ -1,6 +1,9 @@
 """Process-wide settings read from the environment (pydantic-settings).
 
 `FLUX_HOME` holds all embedded state; ports and the base domain decide the URLs Flux prints.
+The `push_*` and `control_*` settings bound the control plane: the longest a pushed statement
+may run or wait for a lock (enforced from outside the session, so pushed SQL cannot raise
+them), and how many mutating calls one user, and all users together, may have in flight.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ class Settings(BaseSettings):
     base_domain: str = "localhost"
     scheme: str = "http"
     redis_url: str | None = None
+    push_statement_timeout: float = Field(default=300.0, gt=0)  # seconds
+    push_lock_timeout: float = Field(default=30.0, gt=0)  # seconds
+    control_calls_per_user: int = Field(default=4, ge=1)
+    control_calls_total: int = Field(default=32, ge=1)
 
     @property
     def api_base(self) -> str:

@@ -26,6 +26,7 @@ from flux.config import Settings
 from flux.control.app import build_control_app
 from flux.control.context import ControlContext
 from flux.control.lifecycle import restore_dedicated
+from flux.control.limits import CallLimiter
 from flux.embedded import (
     EmbeddedState,
     ensure_admin_token,
@@ -41,6 +42,8 @@ from flux.gateway import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
 from flux.homelock import HomeLock
+from flux.migrations import PushLimits
+from flux.platform_supervisor import PlatformSupervisor
 from flux.postgres.ports import port_is_free
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
@@ -89,10 +92,12 @@ class Platform:
         self.servers: list[_QuietServer] = []
         self.catalog = None
         self.runner = LocalRunner(self.state.home / "run" / "units")
+        self.supervisor = PlatformSupervisor(self.state.home / "run" / "platform")
         self.dedicated = DedicatedEngine(self.state.home, self.state.templates, self.runner)
 
     def prepare(self) -> None:
         start_database(self.state)
+        self.supervisor.supervise(self.state.cluster)
         self.catalog = open_catalog(self.state)
 
     def publish_admin_token(self) -> None:
@@ -122,6 +127,10 @@ class Platform:
             gateway_host=s.host,
             gateway_port=s.gateway_port,
             scheme=s.scheme,
+            push_limits=PushLimits(
+                statement_timeout=s.push_statement_timeout, lock_timeout=s.push_lock_timeout
+            ),
+            call_limiter=CallLimiter(s.control_calls_per_user, s.control_calls_total),
         )
 
     def data_path(self, ctx: ControlContext) -> tuple[Starlette, Starlette]:
@@ -216,7 +225,8 @@ class Platform:
         self.dedicated.shutdown()
         if self.catalog is not None:
             self.catalog.close()
-        self.state.cluster.stop()
+        self.supervisor.shutdown()
+        self.state.cluster.stop()  # when the start failed before supervision began
 
     def _banner(self) -> None:
         s = self.settings

@@ -62,11 +62,11 @@ def test_push_lock_wait_times_out_with_a_clear_message(tenant: Tenant) -> None:
         files(f001_slow=SLOW),
         mode="versioned",
         applied_by="b",
-        limits=PushLimits(push_lock_wait="200ms"),
+        limits=PushLimits(push_lock_wait=0.2),
     )
     first.join(20)
     assert report.errors[0].code == "push_locked"
-    assert report.lines == ["✗ another push to this project is in progress (waited 200ms)"]
+    assert report.lines == ["✗ another push to this project is in progress (waited 0.2s)"]
     assert out1[0].ok
 
 
@@ -82,7 +82,7 @@ def test_lock_timeout_on_a_busy_table(tenant: Tenant) -> None:
             files(f002="alter table t add column x int;"),
             mode="versioned",
             applied_by="a",
-            limits=PushLimits(lock_timeout="300ms"),
+            limits=PushLimits(lock_timeout=0.3),
         )
         assert time.monotonic() - started < 5
     err = report.errors[0]
@@ -96,9 +96,70 @@ def test_statement_timeout(tenant: Tenant) -> None:
         files(f001="select pg_sleep(5);"),
         mode="versioned",
         applied_by="a",
-        limits=PushLimits(statement_timeout="200ms"),
+        limits=PushLimits(statement_timeout=0.2),
     )
     assert report.errors[0].sqlstate == "57014"
+
+
+def test_pushed_sql_cannot_raise_the_platform_statement_timeout(tenant: Tenant) -> None:
+    sql = "set statement_timeout = 0;\ncreate table t (id int);\nselect pg_sleep(60);\n"
+    started = time.monotonic()
+    report = push(
+        tenant.target,
+        files(f001=sql),
+        mode="versioned",
+        applied_by="a",
+        limits=PushLimits(statement_timeout=0.5),
+    )
+    assert time.monotonic() - started < 5  # the watchdog, 1 s grace after the maximum
+    err = report.errors[0]
+    assert (err.code, err.sqlstate, err.file, err.line) == ("push_timeout", "57014", "001.sql", 3)
+    assert "platform maximum of 0.5s" in err.message
+    assert scalar(tenant.conninfo, f"SELECT to_regclass('{tenant.schema}.t')") is None
+    assert ledger(tenant.target) == []
+    assert push(tenant.target, files(f001="select 1;"), mode="versioned", applied_by="a").ok
+
+
+def test_pushed_sql_cannot_raise_the_platform_lock_timeout(tenant: Tenant) -> None:
+    assert push(
+        tenant.target, files(f001="create table t (id int);"), mode="versioned", applied_by="a"
+    ).ok
+    with psycopg.connect(tenant.conninfo) as holder:
+        holder.execute(f"LOCK TABLE {tenant.schema}.t IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        report = push(
+            tenant.target,
+            files(f002="set lock_timeout = 0;\nalter table t add column x int;"),
+            mode="versioned",
+            applied_by="a",
+            limits=PushLimits(lock_timeout=0.5),
+        )
+        assert time.monotonic() - started < 5
+    err = report.errors[0]
+    assert (err.code, err.line) == ("push_timeout", 2) and "waited for a lock" in err.message
+
+
+def test_cancelled_push_stops_rolls_back_and_releases_the_lock(tenant: Tenant) -> None:
+    cancelled = threading.Event()
+    thread, out = in_thread(
+        lambda: push(
+            tenant.target,
+            files(f001_slow="create table a (id int);\nselect pg_sleep(60);\n", f002="select 1;"),
+            mode="versioned",
+            applied_by="a",
+            cancelled=cancelled,
+        )
+    )
+    wait_for_backend(tenant.conninfo, "%flux_exec%")
+    cancelled.set()
+    started = time.monotonic()
+    thread.join(10)
+    assert time.monotonic() - started < 3
+    report = out[0]
+    assert report.errors[0].code == "push_cancelled"
+    assert [f["status"] for f in report.to_json()["files"]] == ["failed", "not_run"]
+    assert scalar(tenant.conninfo, f"SELECT to_regclass('{tenant.schema}.a')") is None
+    assert push(tenant.target, files(f002="select 1;"), mode="versioned", applied_by="a").ok
 
 
 def test_killed_push_leaves_no_partial_file(tenant: Tenant) -> None:

@@ -96,10 +96,24 @@ class Platform:
         self.http.close()
 
 
+class _FluxUp(FluxUp):
+    """`flux up` with extra environment (a test module's `FLUX_UP_ENV`, e.g. lowered limits)."""
+
+    def __init__(self, root: Path, templates: Path, extra_env: dict[str, str]) -> None:
+        super().__init__(root, templates)
+        self.extra_env = extra_env
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, **self.extra_env}
+
+
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory, pg_templates: Path):
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_templates: Path
+):
     root = tmp_path_factory.mktemp("secup")
-    up = FluxUp(root, pg_templates)
+    up = _FluxUp(root, pg_templates, getattr(request.module, "FLUX_UP_ENV", {}))
     up.start(timeout=60)
     plat = Platform(up)
     yield plat

@@ -1,4 +1,10 @@
-"""Typed catalog access: the audit log. Details are redacted before they are stored."""
+"""Typed catalog access: the audit log. Details are redacted before they are stored.
+
+A row is normally written in the transaction of the change it records. A push changes another
+database (the project's), so its row is written and committed *before* anything runs and its
+outcome added to it afterwards (`amend`): an applied change can never lack its row, at worst
+a row records an attempt whose outcome could not be written (the catalog went down meanwhile).
+"""
 
 from __future__ import annotations
 
@@ -31,11 +37,22 @@ def record(
     tenant_id: uuid.UUID | None = None,
     target: str | None = None,
     details: dict | None = None,
-) -> None:
-    conn.execute(
+) -> int:
+    """Insert one row; its id."""
+    row = conn.execute(
         "INSERT INTO audit_log (user_id, action, tenant_id, target, details)"
-        " VALUES (%s, %s, %s, %s, %s)",
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
         (user_id, action, tenant_id, target, Jsonb(redact(details or {}))),
+    ).fetchone()
+    assert row is not None
+    return row["id"] if isinstance(row, dict) else row[0]
+
+
+def amend(conn: psycopg.Connection, entry_id: int, details: dict) -> None:
+    """Add `details` (redacted) to row `entry_id`'s details, e.g. the outcome of a push."""
+    conn.execute(
+        "UPDATE audit_log SET details = details || %s WHERE id = %s",
+        (Jsonb(redact(details)), entry_id),
     )
 
 

@@ -1,26 +1,35 @@
 """The control-plane HTTP API (FastAPI): routes under /api/cli/v1, OpenAPI at /api/openapi.json.
 
 Handlers are thin: they authenticate, validate the body, call a service and shape JSON.
-FluxError → `{"error", "hint"}` with its status, in one place.
+FluxError → `{"error", "hint"}` with its status, in one place. A database that is down (the
+platform supervisor is restarting it) or a pool with no free connection answers 503 with
+`Retry-After`, like every other 503 and 429, never a 500. Every route under /api/cli/v1 is a
+`CheckedRoute` (input PostgreSQL cannot store is refused with 422 before anything runs) and
+takes a slot of the per-user call limiter when it mutates (429 beyond the bound).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from flux.availability import is_disconnect
 from flux.catalog.users import User
 from flux.control import projects as svc
 from flux.control.auth import authenticate
 from flux.control.context import ControlContext
 from flux.control.doctor import register_doctor_routes
 from flux.control.domains import register_domain_routes
+from flux.control.inputs import CheckedRoute
 from flux.control.lifecycle import register_lifecycle_routes
+from flux.control.limits import bounded_call
 from flux.control.migrations import register_migration_routes
 from flux.control.plans import register_plan_routes
 from flux.control.tokens import register_token_routes
@@ -41,14 +50,33 @@ class InitBody(BaseModel):
     mode: Mode | None = None
 
 
+RETRY_AFTER_SECONDS = 2  # the platform database restarts in a few seconds
+
+
 def _error_body(message: str, hint: str | None = None) -> dict:
     return {"error": message, **({"hint": hint} if hint else {})}
+
+
+def _error_response(status: int, message: str, hint: str | None = None) -> JSONResponse:
+    """The API's error JSON; 429 and 503 tell the client when to retry."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (429, 503) else None
+    return JSONResponse(_error_body(message, hint), status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FluxError)
     async def flux_error(_: Request, exc: FluxError) -> JSONResponse:
-        return JSONResponse(_error_body(exc.message, exc.hint), status_code=exc.status)
+        return _error_response(exc.status, exc.message, exc.hint)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_error(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        if is_disconnect(exc):
+            return _error_response(503, "a database is unavailable", "retry in a few seconds")
+        return _error_response(503, "a database could not answer in time", "retry later")
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
+        return _error_response(503, "no database connection is free", "retry in a few seconds")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -139,13 +167,15 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     )
     app.state.ctx = ctx
     _install_error_handlers(app)
-    router = APIRouter(prefix="/api/cli/v1")
+    router = APIRouter(
+        prefix="/api/cli/v1", route_class=CheckedRoute, dependencies=[Depends(bounded_call)]
+    )
     _project_routes(router)
     register_lifecycle_routes(router)
     register_migration_routes(router)
     register_domain_routes(router)
     register_doctor_routes(router)
-    register_plan_routes(router)
     register_token_routes(router)
+    register_plan_routes(router)
     app.include_router(router)
     return app

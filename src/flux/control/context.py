@@ -1,4 +1,5 @@
-"""What the control plane's services need: the catalog, the engines, URL settings, hooks."""
+"""What the control plane's services need: the catalog, the engines, URL settings, the
+platform's bounds (push time limits, concurrent calls per user), hooks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import dataclass, field
 
 from flux.catalog.db import Catalog
 from flux.catalog.projects import Project
+from flux.control.limits import CallLimiter
 from flux.engines.base import Engine
+from flux.migrations.target import PushLimits
 
 
 @dataclass
@@ -19,6 +22,8 @@ class ControlContext:
     gateway_port: int = 8000
     scheme: str = "http"
     default_mode: str = "v2_shared"
+    push_limits: PushLimits = field(default_factory=PushLimits)
+    call_limiter: CallLimiter = field(default_factory=CallLimiter)
     # called after a project's routing/auth data changed (gateway cache eviction)
     on_project_changed: list[Callable[[Project], None]] = field(default_factory=list)
     # called after a project's schema changed (REST schema-cache reload)

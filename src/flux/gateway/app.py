@@ -5,7 +5,8 @@ touched) → rate limit (429) → status/maintenance (503) → declared body siz
 JWT (v2, 401) → chunked body size (413) → in-flight cap (503) → forward. v2 requests reach the
 pool ASGI app with the route prefix removed, `Authorization` replaced by a bridge JWT and the
 profile headers set to the tenant schema. One access-log line per request; tokens are never
-logged or echoed.
+logged or echoed. Every 503 leaving the gateway carries `Retry-After` (the pool's own 503s
+while the shared database restarts included), so clients back off instead of hammering.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ _PREFLIGHT_HEADERS = (
 NO_POOL = unavailable("project unavailable", "no_pool", 5)
 INTERNAL = Reject(500, "internal error", "internal_error")
 _Forward = Callable[[Receive, Send], Awaitable[Reject | None]]
+_RETRY_AFTER = (b"retry-after", b"1")
 
 
 @dataclass(slots=True)
@@ -162,9 +164,11 @@ class Gateway:
         async def send_out(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome.status = message["status"]
-                if cors:
+                if cors or outcome.status == 503:
                     present = {k.lower() for k, _ in message["headers"]}
                     extra = [h for h in cors if h[0] not in present]
+                    if outcome.status == 503 and b"retry-after" not in present:
+                        extra.append(_RETRY_AFTER)
                     message = {**message, "headers": [*message["headers"], *extra]}
             await send(message)
 

@@ -5,7 +5,9 @@ keyed by the ledger key, waited for at most `push_lock_wait`). Each file runs in
 transaction with `lock_timeout` and `statement_timeout` set, statement by statement, so a
 failure names the statement; the server's error position is mapped back to the file's
 line and column. The ledger row is written in the same transaction, so a file is either
-fully applied and recorded, or not at all.
+fully applied and recorded, or not at all. A `Watchdog` on a second connection enforces the
+platform's statement and lock maxima (which pushed SQL cannot raise) and cancels the push when
+its client went away; a file it stops is rolled back like any failed file.
 
 v2 (shared): the file runs as the tenant's DDL role with the tenant schema as search_path.
 Because the session user is a superuser (who could `SET ROLE` back), every statement goes
@@ -27,6 +29,7 @@ without RLS.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +46,8 @@ from flux.migrations.ledger_tables import LedgerKind, LedgerRow, ensure_ledger, 
 from flux.migrations.lexer import Statement, parse, position_of
 from flux.migrations.report import PushError
 from flux.migrations.summary import headline
-from flux.migrations.target import PushLimits, PushTarget
+from flux.migrations.target import PushLimits, PushTarget, interval
+from flux.migrations.watchdog import Watchdog
 
 _CREATE_EXEC = (
     "CREATE OR REPLACE FUNCTION pg_temp.flux_exec(stmt text) RETURNS void LANGUAGE plpgsql"
@@ -82,6 +86,10 @@ class LockBusy(Exception):
     def __init__(self, waited: str) -> None:
         super().__init__(f"another push to this project is in progress (waited {waited})")
         self.waited = waited
+
+
+class PushStopped(Exception):
+    """The watchdog stopped the push before a file ran (cancelled while waiting for the lock)."""
 
 
 class _Rejected(Exception):
@@ -171,10 +179,17 @@ def _place(
 class PushSession:
     """A connection to the project database holding the project's push lock."""
 
-    def __init__(self, conn: psycopg.Connection, target: PushTarget, limits: PushLimits) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        target: PushTarget,
+        limits: PushLimits,
+        watchdog: Watchdog,
+    ) -> None:
         self.conn = conn
         self.target = target
         self.limits = limits
+        self.watchdog = watchdog
         self.policy = shared_policy(conn, target)
         self._grantees: set[str] = set()  # schema grantees before the running file
         self._names = (
@@ -183,22 +198,32 @@ class PushSession:
 
     @classmethod
     @contextmanager
-    def open(cls, target: PushTarget, limits: PushLimits) -> Iterator[PushSession]:
-        """Connect, create the ledger if needed, and take the push lock (or raise LockBusy)."""
+    def open(
+        cls, target: PushTarget, limits: PushLimits, cancelled: threading.Event | None = None
+    ) -> Iterator[PushSession]:
+        """Connect, start the watchdog, create the ledger if needed, and take the push lock
+        (or raise LockBusy, or PushStopped when `cancelled` is set while waiting for it)."""
         with connect(target) as conn:
-            ensure_ledger(conn)
-            conn.execute(
-                "SELECT pg_catalog.set_config('lock_timeout', %s, false)", (limits.push_lock_wait,)
-            )
+            watchdog = Watchdog(target.conninfo, conn.info.backend_pid, limits, cancelled).start()
             try:
+                ensure_ledger(conn)
                 conn.execute(
-                    "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended(%s, 0))",
-                    (lock_key(target),),
+                    "SELECT pg_catalog.set_config('lock_timeout', %s, false)",
+                    (interval(limits.push_lock_wait),),
                 )
-            except psycopg.errors.LockNotAvailable:
-                raise LockBusy(limits.push_lock_wait) from None
-            conn.execute("RESET lock_timeout")
-            yield cls(conn, target, limits)
+                try:
+                    conn.execute(
+                        "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended(%s, 0))",
+                        (lock_key(target),),
+                    )
+                except psycopg.errors.LockNotAvailable:
+                    raise LockBusy(f"{limits.push_lock_wait:g}s") from None
+                except psycopg.errors.QueryCanceled:
+                    raise PushStopped(watchdog.describe()) from None
+                conn.execute("RESET lock_timeout")
+                yield cls(conn, target, limits, watchdog)
+            finally:
+                watchdog.stop()
 
     def ledger(self) -> list[LedgerRow]:
         return read_ledger(self.conn, self.target.ledger_key)
@@ -220,6 +245,10 @@ class PushSession:
         current: tuple[Statement, AdaptedStatement] | None = None
         first_failure: psycopg.Error | None = None
         result = FileResult()
+        if self.watchdog.fired():
+            result.error = self._stopped(file_name, None)
+            return result
+        self.watchdog.file_started()
         try:
             with self.conn.transaction():
                 try:
@@ -238,9 +267,29 @@ class PushSession:
         except _Rejected as rejected:
             result.error = _place(rejected.error, file_name, current)
         except psycopg.Error as exc:
-            result.error = db_error(first_failure or exc, file_name, sql_text, current)
+            if self.watchdog.fired():
+                result.error = self._stopped(file_name, current)
+            else:
+                result.error = db_error(first_failure or exc, file_name, sql_text, current)
+        finally:
+            self.watchdog.file_ended()
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
+
+    def _stopped(
+        self, file_name: str, current: tuple[Statement, AdaptedStatement] | None
+    ) -> PushError:
+        """The error of a file the watchdog stopped (or never let start)."""
+        code = "push_cancelled" if self.watchdog.fired() == "cancelled" else "push_timeout"
+        error = PushError(
+            code,
+            self.watchdog.describe(),
+            "57014",
+            hint="nothing of this file was applied; split long work into smaller files"
+            if code == "push_timeout"
+            else "nothing of this file was applied; push again",
+        )
+        return _place(error, file_name, current)
 
     def _begin(self) -> tuple[int, int, str] | None:
         """Per-file settings; for v2 also the wrapper and the DDL role. Returns the wrapper's
@@ -249,7 +298,11 @@ class PushSession:
             "SELECT pg_catalog.set_config('lock_timeout', %s, true),"
             " pg_catalog.set_config('statement_timeout', %s, true),"
             " pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended(%s, 0))",
-            (self.limits.lock_timeout, self.limits.statement_timeout, lock_key(self.target)),
+            (
+                interval(self.limits.lock_timeout),
+                interval(self.limits.statement_timeout),
+                lock_key(self.target),
+            ),
         ).fetchone()
         if not (held and held[2]):
             raise _Rejected(

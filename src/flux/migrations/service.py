@@ -1,11 +1,14 @@
 """The public face of `flux.migrations`: push (with plan / dry run), ledger, v1 audit.
 
 The control plane's push route and `flux doctor` call these; the CLI renders `PushReport`
-(`lines` for humans, `to_json()` for `--json`, `exit_code` for the process).
+(`lines` for humans, `to_json()` for `--json`, `exit_code` for the process). A push runs under
+`PushLimits` (the platform maxima) and stops, rolling back the running file, when its
+`cancelled` event is set (the control plane sets it when the HTTP client disconnects).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +16,7 @@ import psycopg
 
 from flux.errors import BadInput
 from flux.migrations.audit import Finding, audit_v1
-from flux.migrations.executor import LockBusy, PushSession, connect, shared_policy
+from flux.migrations.executor import LockBusy, PushSession, PushStopped, connect, shared_policy
 from flux.migrations.files import MAX_FILE_BYTES, MODES, MigrationFile, Mode
 from flux.migrations.guard import SharedPolicy, Violation, check_file
 from flux.migrations.ledger_tables import LedgerKind, LedgerRow, read_ledger
@@ -210,6 +213,7 @@ def push(
     on_event: Callable[[PushEvent], None] | None = None,
     after_push: Callable[[], None] | None = None,
     limits: PushLimits | None = None,
+    cancelled: threading.Event | None = None,
 ) -> PushReport:
     """Plan, dry-run or apply `files` to `target` (SPEC §7). Raises BadInput for bad arguments;
     database failures, conflicts and refusals are reported in the returned PushReport."""
@@ -227,7 +231,7 @@ def push(
             )
             _plan_report(report, the_plan, policy)
             return report
-        with PushSession.open(target, limits or PushLimits()) as session:
+        with PushSession.open(target, limits or PushLimits(), cancelled) as session:
             the_plan = make_plan(files, session.ledger(), mode, force=force, script_id=script_id)
             if the_plan.blocked:
                 conflicts = sum(1 for i in the_plan.blocked if i.action == "conflict")
@@ -249,6 +253,9 @@ def push(
             )
         )
         report.say("failed", None, f"✗ {busy}")
+    except PushStopped as stopped:
+        report.errors.append(PushError("push_cancelled", str(stopped), "57014"))
+        report.say("failed", None, f"✗ {stopped}")
     except psycopg.OperationalError as exc:
         report.errors.append(
             PushError(

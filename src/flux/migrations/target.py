@@ -42,8 +42,18 @@ class PushTarget:
 
 @dataclass(frozen=True)
 class PushLimits:
-    """Time limits of a push (PostgreSQL interval syntax)."""
+    """Time limits of a push, in seconds: the platform maxima (`flux.config`).
 
-    lock_timeout: str = "5s"  # waiting for a table lock inside a file
-    statement_timeout: str = "5min"  # any single statement of a file
-    push_lock_wait: str = "30s"  # waiting for another push to the same project
+    `statement_timeout` and `lock_timeout` are set in each file's transaction and enforced
+    from outside by the push's watchdog as well, so pushed SQL can lower them, never raise
+    them (`SET statement_timeout = 0` included).
+    """
+
+    lock_timeout: float = 30.0  # waiting for a table lock inside a file
+    statement_timeout: float = 300.0  # any single statement of a file
+    push_lock_wait: float = 30.0  # waiting for another push to the same project
+
+
+def interval(seconds: float) -> str:
+    """`seconds` as a PostgreSQL time setting (whole milliseconds, at least 1)."""
+    return f"{max(1, round(seconds * 1000))}ms"
