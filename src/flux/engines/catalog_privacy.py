@@ -24,8 +24,10 @@ caller's tenant roles, and NULL/no rows otherwise. Inside a security-definer fun
 `current_user` is the owner, so the caller is the role set with `SET ROLE` (migrations run as
 `SET LOCAL ROLE t_<s>_ddl`, and inside their security-definer frame no role change is
 possible) or else the session user (pool connections log in as `t_<s>_role`, a member of
-nothing, so `SET ROLE` cannot change it either). Each function pins
-`search_path = pg_catalog, pg_temp` and qualifies every name.
+nothing, so `SET ROLE` cannot change it either). "Own" means: in schema `t_<s>_api` (only the
+platform creates schemas) or owned by `t_<s>_ddl`/`t_<s>_role`. Each security-definer function
+pins `search_path = pg_catalog, pg_temp`; the helpers `caller_schema()` and `owns()` carry no
+SET clause so they inline into them; every name in all of them is qualified.
 
 Platform readers (the REST pool's `flux_authenticator`, whose schema cache needs view
 target lists and column defaults) get the hidden columns they read granted by name.
@@ -113,31 +115,23 @@ REVOKE ALL ON SCHEMA {META_SCHEMA} FROM PUBLIC;
 GRANT USAGE ON SCHEMA {META_SCHEMA} TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION {META_SCHEMA}.caller_schema() RETURNS pg_catalog.name
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT ('t_' OPERATOR(pg_catalog.||) m[1] OPERATOR(pg_catalog.||) '_api')::pg_catalog.name
-  FROM pg_catalog.regexp_match(
+LANGUAGE sql STABLE AS $fn$
+  SELECT (pg_catalog.substring(
     CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'
          THEN pg_catalog.current_setting('role')
          ELSE SESSION_USER::pg_catalog.text END,
-    '^t_([0-9a-f]{{12}})_(?:role|ddl)$') AS m
+    '^(t_[0-9a-f]{{12}})_(?:role|ddl)$') OPERATOR(pg_catalog.||) '_api')::pg_catalog.name
 $fn$;
 
 CREATE OR REPLACE FUNCTION {META_SCHEMA}.owns(nsp pg_catalog.oid, owner pg_catalog.oid)
 RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  WITH me AS (SELECT {META_SCHEMA}.caller_schema() AS schema)
+LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(
-    EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.pg_roles r, me
-            WHERE n.oid OPERATOR(pg_catalog.=) nsp
-              AND n.nspname OPERATOR(pg_catalog.=) me.schema
-              AND r.oid OPERATOR(pg_catalog.=) n.nspowner
-              AND r.rolname OPERATOR(pg_catalog.=)
-                  pg_catalog.regexp_replace(me.schema, '_api$', '_ddl'))
-    OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r, me
-               WHERE r.oid OPERATOR(pg_catalog.=) owner
-                 AND r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[
-                   pg_catalog.regexp_replace(me.schema, '_api$', '_ddl'),
-                   pg_catalog.regexp_replace(me.schema, '_api$', '_role')])),
+    nsp::pg_catalog.regnamespace::pg_catalog.text
+      OPERATOR(pg_catalog.=) {META_SCHEMA}.caller_schema()::pg_catalog.text
+    OR pg_catalog.pg_get_userbyid(owner)::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY[
+      pg_catalog.replace({META_SCHEMA}.caller_schema()::pg_catalog.text, '_api', '_ddl'),
+      pg_catalog.replace({META_SCHEMA}.caller_schema()::pg_catalog.text, '_api', '_role')]),
     false)
 $fn$;
 
