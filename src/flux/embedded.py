@@ -4,7 +4,9 @@ admin user and its API token (written to the CLI config on first start).
 
 Layout:
     $FLUX_HOME/state.json          ports and generated secrets (mode 0600)
-    $FLUX_HOME/pg/system/          the local Postgres data folder (+ system.log)
+    $FLUX_HOME/pg/system/          the local Postgres data folder (0700, its OS account)
+    $FLUX_HOME/pg/system.log       its server log (0600: it holds tenant SQL)
+    $FLUX_HOME/pg/system.pgpass    its superuser's password (0600; `flux.postgres.cluster`)
     $FLUX_HOME/templates/          initdb templates (copied for every new cluster)
     $FLUX_HOME/run/                private unix-socket folders
     $FLUX_HOME/projects/           dedicated projects' folders
@@ -51,7 +53,9 @@ class EmbeddedState:
         return self.cluster.socket_conninfo(dbname=SHARED_DB)
 
     def pool_conninfo(self) -> str:
-        return self.cluster.socket_conninfo(dbname=SHARED_DB, user=POOL_LOGIN_ROLE)
+        return self.cluster.socket_conninfo(
+            dbname=SHARED_DB, user=POOL_LOGIN_ROLE, password=self.authenticator_password
+        )
 
 
 def load_state(home: Path) -> EmbeddedState:

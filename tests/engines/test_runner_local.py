@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,14 @@ def test_start_waits_until_ready_and_logs(runner, tmp_path):
     assert info.state == "running" and info.pid and _alive(info.pid)
     assert int((tmp_path / "marker").read_text()) == info.pid
     assert _wait(lambda: "child up" in (tmp_path / "child.log").read_text())
+    assert stat.S_IMODE((tmp_path / "child.log").stat().st_mode) == 0o600  # logs may hold SQL
+
+
+def test_an_existing_wider_log_is_narrowed(runner, tmp_path):
+    (tmp_path / "child.log").write_text("from an older Flux\n")
+    os.chmod(tmp_path / "child.log", 0o644)
+    runner.start_process("svc", _spec(tmp_path))
+    assert stat.S_IMODE((tmp_path / "child.log").stat().st_mode) == 0o600
 
 
 def test_crash_is_restarted_and_stop_is_final(runner, tmp_path):

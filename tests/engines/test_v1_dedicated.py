@@ -173,13 +173,15 @@ def test_credentials_keys_and_hidden_env(engine, project):
     assert creds["mode"] == "v1_dedicated" and creds["jwtSecret"] == project.jwt_secret
     pg = creds["postgres"]
     assert (pg["user"], pg["host"], pg["port"], pg["database"]) == (
-        "postgres",
+        "owner",
         "127.0.0.1",
         project.runner_data["pg_port"],
         "postgres",
     )
-    with psycopg.connect(pg["url"]) as conn:  # the superuser password works over TCP
-        assert conn.execute("select current_user").fetchone() == ("postgres",)
+    with psycopg.connect(pg["url"]) as conn:  # the owner's password works over TCP
+        assert conn.execute(
+            "select current_user, rolsuper from pg_roles where rolname = current_user"
+        ).fetchone() == ("owner", False)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(pg["url"].replace(pg["password"], "wrong"))
     for field, role in (("anonKey", "anon"), ("serviceRoleKey", "service_role")):

@@ -1,5 +1,11 @@
+"""flux.postgres: clusters from template copies, start/stop as non-root, SCRAM everywhere,
+private files, and an OS account of its own per cluster when Flux is root."""
+
 import os
+import pwd
+import stat
 import subprocess
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -13,6 +19,7 @@ from flux.postgres import (
     free_port,
     socket_dir_for,
 )
+from flux.postgres.osuser import server_user
 
 
 def _cluster(root: Path) -> Cluster:
@@ -79,19 +86,110 @@ def test_pid_file_naming_a_reused_pid_is_removed(tmp_path, pg_templates):
     cluster.destroy()
 
 
-def test_tcp_requires_password(tmp_path, pg_templates):
+def test_every_connection_needs_a_password(tmp_path, pg_templates):
     cluster = _cluster(tmp_path)
     cluster.create(pg_templates)
     cluster.start()
     try:
-        with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
-            conn.execute("alter role postgres password 'sekret-pw'")
+        password = cluster.superuser_password()
+        assert password
+        # a template copy does not keep the template's password once it has run
+        (template_pass,) = pg_templates.glob("*.pgpass")
+        shared = template_pass.read_text().splitlines()[-1].rsplit(":", 1)[1]
+        assert password != shared
+        assert "template" not in cluster.passfile.read_text()
         with pytest.raises(psycopg.OperationalError):
-            psycopg.connect(cluster.tcp_url("postgres", "postgres", "wrong"))
-        with psycopg.connect(cluster.tcp_url("postgres", "postgres", "sekret-pw")) as conn:
+            psycopg.connect(cluster.socket_conninfo(password=shared), connect_timeout=5)
+        with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
+            conn.execute("create role nopass login")
+            conn.execute("create role withpass login password 'role-pw'")
+        with psycopg.connect(cluster.tcp_url("postgres", "postgres", password)) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
+        with psycopg.connect(cluster.socket_conninfo(user="withpass", password="role-pw")) as conn:
+            assert conn.execute("select current_user").fetchone() == ("withpass",)
+        refused = [
+            cluster.tcp_url("postgres", "postgres", "wrong"),
+            cluster.socket_conninfo(password="wrong"),
+            cluster.socket_conninfo(user="nopass"),  # no password at all: no trust, no peer
+            cluster.socket_conninfo(user="withpass"),  # the password file knows the superuser only
+            f"host={cluster.socket_dir} port={cluster.port} dbname=postgres user=postgres "
+            "passfile=/nonexistent",
+            f"host=127.0.0.1 port={cluster.port} dbname=postgres user=nopass passfile=/nonexistent",
+        ]
+        for conninfo in refused:
+            with pytest.raises(psycopg.OperationalError):
+                psycopg.connect(conninfo, connect_timeout=5)
     finally:
         cluster.destroy()
+
+
+def _auth_lines(hba: Path) -> list[list[str]]:
+    lines = [line.split("#", 1)[0].split() for line in hba.read_text().splitlines()]
+    return [words for words in lines if words]
+
+
+def test_no_pg_hba_flux_writes_trusts_anyone(tmp_path, pg_templates, pg_cluster):
+    cluster = _cluster(tmp_path)
+    cluster.create(pg_templates)
+    written = [cluster.data_dir / "pg_hba.conf", pg_cluster.data_dir / "pg_hba.conf"]
+    written += list(pg_templates.glob("*/pg_hba.conf"))
+    for hba in written:
+        lines = _auth_lines(hba)
+        assert lines, hba
+        for words in lines:
+            assert words[-1] == "scram-sha-256", (hba, words)
+
+
+def test_a_cluster_from_an_older_flux_is_moved_to_scram(tmp_path, pg_templates):
+    """Older Flux wrote `local all all trust`, kept no superuser password, and a 0644 log."""
+    cluster = _cluster(tmp_path)
+    cluster.create(pg_templates)
+    cluster.start()
+    cluster.passfile.unlink()
+    (cluster.data_dir / "pg_hba.conf").write_text("local all all trust\n")
+    os.chmod(cluster.log_file, 0o644)
+    cluster.start()  # running without a password file: restarted with SCRAM
+    try:
+        methods = {words[-1] for words in _auth_lines(cluster.data_dir / "pg_hba.conf")}
+        assert methods == {"scram-sha-256"}
+        assert cluster.superuser_password()
+        with psycopg.connect(cluster.socket_conninfo()) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(cluster.socket_conninfo(password=""), connect_timeout=5)
+        for private in (cluster.log_file, cluster.passfile, cluster.data_dir / "pg_hba.conf"):
+            assert stat.S_IMODE(os.stat(private).st_mode) == 0o600, private
+    finally:
+        cluster.destroy()
+
+
+def test_data_and_socket_folders_are_private(pg_cluster):
+    for folder in (pg_cluster.data_dir, pg_cluster.socket_dir):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    for private in (pg_cluster.log_file, pg_cluster.passfile):
+        assert stat.S_IMODE(os.stat(private).st_mode) == 0o600, private
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="own OS accounts need root")
+def test_a_cluster_with_its_own_account(tmp_path, pg_templates):
+    account = f"flux-t{uuid.uuid4().hex[:6]}-test"
+    data = tmp_path / "own"
+    cluster = Cluster(data, free_port(), socket_dir_for(data, tmp_path / "run"), os_account=account)
+    cluster.create(pg_templates)
+    cluster.start()
+    try:
+        uid = pwd.getpwnam(account).pw_uid
+        assert uid not in (0, server_user().uid)
+        assert os.stat(f"/proc/{cluster.running_pid()}").st_uid == uid
+        for folder in (cluster.data_dir, cluster.socket_dir):
+            assert os.stat(folder).st_uid == uid
+            assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        # the password file stays Flux's: the server's account cannot read it
+        assert os.stat(cluster.passfile).st_uid == 0
+    finally:
+        cluster.destroy()
+    with pytest.raises(KeyError):
+        pwd.getpwnam(account)
 
 
 def test_missing_binaries_names_the_debian_package(monkeypatch):

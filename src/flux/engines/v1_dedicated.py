@@ -1,10 +1,11 @@
 """The v1 dedicated engine: each project gets its own PostgreSQL cluster and REST process.
 
 Per project (SPEC §6 "v1 dedicated"):
-    $FLUX_HOME/projects/<hash>-<slug>/db            the cluster (`flux-<hash>-<slug>-db`)
-    $FLUX_HOME/projects/<hash>-<slug>/db.log        its server log
+    $FLUX_HOME/projects/<hash>-<slug>/db            the cluster (`flux-<hash>-<slug>-db`), 0700
+    $FLUX_HOME/projects/<hash>-<slug>/db.log        its server log (0600)
+    $FLUX_HOME/projects/<hash>-<slug>/db.pgpass     its superuser's password (0600, Flux only)
     $FLUX_HOME/projects/<hash>-<slug>/api.log       the REST process (`flux-<hash>-<slug>-api`)
-    $FLUX_HOME/projects/<hash>-<slug>/secrets.json  superuser + authenticator passwords (0600)
+    $FLUX_HOME/projects/<hash>-<slug>/secrets.json  owner + authenticator passwords (0600)
 
 `project.runner_data` (persisted in the catalog by the caller) holds what is not secret:
 `{"dir", "pg_port", "api_port", "desired": "running"|"stopped", "db_pool",
@@ -12,11 +13,33 @@ Per project (SPEC §6 "v1 dedicated"):
 `http://127.0.0.1:<api_port>`. Passwords stay in the project folder so they never travel with
 the `Project` object and vanish with the data they protect.
 
+Owners, not superusers (SPEC §11). The user's login is the role `owner`: it owns the database
+and the schemas `api` and `auth`, has CREATEROLE, CREATEDB and BYPASSRLS, and can create
+trusted extensions — what a Supabase project's `postgres` role can — but it is no superuser: no
+server programs or files, no untrusted languages, no ALTER SYSTEM or superuser-only settings.
+`flux push` and `flux doctor` connect as the owner too. The cluster's superuser (`postgres`,
+password in `db.pgpass`) is Flux's alone, for the bootstrap. On PostgreSQL 15 and older
+CREATEROLE may grant any non-superuser role, so the bootstrap marks the three predefined roles
+that reach the server's files and programs (`pg_execute_server_program`,
+`pg_read_server_files`, `pg_write_server_files`) as superuser roles, which only a superuser can
+grant, and revokes any membership in them (PostgreSQL 16 requires ADMIN OPTION instead).
+
+Extensions that are not trusted are created for the owner by
+`SELECT flux.create_extension('<name>')`, a SECURITY DEFINER function owned by the superuser
+that accepts only `ALLOWLISTED_EXTENSIONS` and installs them (with their dependencies) into the
+schema `extensions`, which the owner cannot write: an extension script runs as superuser, so it
+must not resolve names in a schema where the owner could plant objects.
+
+Each cluster runs as an OS account of its own when Flux is root (`flux.postgres.osuser`).
+Projects created by an older Flux (whose user held the superuser `postgres`) are moved to
+this model on start: the owner role is created with the user's existing password, everything
+the old superuser created in the user's schemas is handed to it, and the superuser gets a new
+password that was never handed out.
+
 DDL fires an event trigger that sends `NOTIFY pgrst, 'reload schema'`, so tables created with
-psql show up in the API. Grants follow Supabase: the owner's (`postgres`) tables, sequences and
-functions in `api` get ALL for `anon`, `authenticated` and `service_role` through default
-privileges; protection comes from RLS, and `flux push` audits exposed tables with RLS disabled
-(SPEC §7).
+psql show up in the API. Grants follow Supabase: the owner's tables, sequences and functions in
+`api` get ALL for `anon`, `authenticated` and `service_role` through default privileges;
+protection comes from RLS, and `flux push` audits exposed tables with RLS disabled (SPEC §7).
 """
 
 from __future__ import annotations
@@ -35,6 +58,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
@@ -45,7 +69,8 @@ from flux.engines.runners import LocalRunner, ProcessSpec
 from flux.errors import Conflict, FluxError
 from flux.jsonfile import read_json, write_private_json
 from flux.naming import resource_name
-from flux.postgres import SUPERUSER, Cluster, free_port, socket_dir_for
+from flux.postgres import Cluster, free_port, socket_dir_for
+from flux.postgres.osuser import dedicated_account
 from flux.postgres.ports import port_is_free
 
 log = logging.getLogger(__name__)
@@ -53,6 +78,33 @@ log = logging.getLogger(__name__)
 DATABASE = "postgres"
 API_SCHEMA = "api"
 AUTHENTICATOR = "authenticator"
+OWNER = "owner"
+# Not trusted by PostgreSQL, created on the owner's behalf by flux.create_extension(name).
+# Left out on purpose: dblink, postgres_fdw (connections out of the cluster), file_fdw,
+# adminpack, pageinspect, pg_surgery, xml2 (server files or raw pages), postgis_raster
+# (out-of-database rasters read server files).
+ALLOWLISTED_EXTENSIONS = (
+    "address_standardizer",
+    "address_standardizer_data_us",
+    "amcheck",
+    "autoinc",
+    "bloom",
+    "earthdistance",
+    "insert_username",
+    "intagg",
+    "moddatetime",
+    "pg_buffercache",
+    "pg_stat_statements",
+    "pgrowlocks",
+    "pgstattuple",
+    "postgis",
+    "postgis_sfcgal",
+    "postgis_tiger_geocoder",
+    "postgis_topology",
+)
+# What the superuser's bootstrap session resolves names against: never a schema the owner
+# can write (a schema named after the session user would otherwise come first).
+_PINNED_PATH = "-c search_path=pg_catalog"
 RUNNING, STOPPED, PARTIAL, MISSING, CORRUPTED = (
     "running",
     "stopped",
@@ -80,45 +132,146 @@ DEFAULT_REST_COMMAND = (sys.executable, "-c", REST_LAUNCHER)
 # Small, predictable footprint: many dedicated clusters share one machine.
 DEFAULT_PG_SETTINGS = {"max_connections": "40", "shared_buffers": "16MB"}
 
-_BOOTSTRAP = (
-    AUTH_SCHEMA_SQL
-    + ensure_roles_sql(
-        {
-            "authenticator": "LOGIN NOINHERIT",
-            "anon": "NOLOGIN",
-            "authenticated": "NOLOGIN",
-            "service_role": "NOLOGIN BYPASSRLS",
-        }
-    )
-    + """
-ALTER ROLE authenticator LOGIN NOINHERIT;
+_ROLES = ensure_roles_sql(
+    {
+        OWNER: "LOGIN",
+        AUTHENTICATOR: "LOGIN NOINHERIT",
+        "anon": "NOLOGIN",
+        "authenticated": "NOLOGIN",
+        "service_role": "NOLOGIN BYPASSRLS",
+    }
+)
+
+# As the superuser, search_path pinned to pg_catalog. Roles, the database's ownership, the
+# server-access guard, and the platform's schemas `flux` (the push ledger, created by the
+# owner's pushes, plus Flux's own functions) and `extensions`.
+_BOOTSTRAP_PLATFORM = (
+    _ROLES
+    + f"""
+ALTER ROLE {OWNER} LOGIN NOSUPERUSER CREATEROLE CREATEDB BYPASSRLS NOREPLICATION INHERIT;
+ALTER ROLE {OWNER} SET search_path = "$user", public, extensions;
+ALTER ROLE authenticator LOGIN NOINHERIT NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS;
 ALTER ROLE anon NOLOGIN;
 ALTER ROLE authenticated NOLOGIN;
 ALTER ROLE service_role NOLOGIN BYPASSRLS;
 GRANT anon, authenticated, service_role TO authenticator;
+GRANT anon, authenticated, service_role TO {OWNER} WITH ADMIN OPTION;
+ALTER DATABASE postgres OWNER TO {OWNER};
 
-CREATE SCHEMA IF NOT EXISTS api;
-GRANT USAGE ON SCHEMA api TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
-  GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
-  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA api
-  GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
-
-GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
+DO $$
+DECLARE
+  m record;
+BEGIN
+  FOR m IN
+    SELECT g.rolname AS granted, u.rolname AS member, b.rolname AS grantor
+      FROM pg_auth_members a
+      JOIN pg_roles g ON g.oid = a.roleid
+      JOIN pg_roles u ON u.oid = a.member
+      JOIN pg_roles b ON b.oid = a.grantor
+     WHERE g.rolname IN ('pg_execute_server_program', 'pg_read_server_files',
+                         'pg_write_server_files')
+  LOOP
+    EXECUTE format('REVOKE %I FROM %I GRANTED BY %I', m.granted, m.member, m.grantor);
+  END LOOP;
+  IF current_setting('server_version_num')::int < 160000 THEN
+    UPDATE pg_authid SET rolsuper = true
+     WHERE rolname IN ('pg_execute_server_program', 'pg_read_server_files',
+                       'pg_write_server_files')
+       AND NOT rolsuper;
+  END IF;
+END $$;
 
 CREATE SCHEMA IF NOT EXISTS flux;
+ALTER SCHEMA flux OWNER TO postgres;
 REVOKE ALL ON SCHEMA flux FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA flux TO {OWNER};
+CREATE SCHEMA IF NOT EXISTS extensions;
+ALTER SCHEMA extensions OWNER TO postgres;
+REVOKE ALL ON SCHEMA extensions FROM PUBLIC;
+GRANT USAGE ON SCHEMA extensions TO PUBLIC;
+"""
+)
 
+# Objects an older Flux's user created as the superuser (their schemas, tables, views,
+# sequences, routines, types, the push ledger) become the owner's. Extension members and
+# Flux's own objects in `flux` stay with the superuser; a sequence follows its table.
+_HAND_OVER_TO_OWNER = f"""
+DO $$
+DECLARE
+  o record;
+  user_schemas oid[];
+BEGIN
+  SELECT array_agg(n.oid) INTO user_schemas FROM pg_namespace n
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'flux', 'extensions')
+     AND n.nspname !~ '^pg_(toast_)?temp_';
+  FOR o IN SELECT n.nspname FROM pg_namespace n
+            WHERE n.oid = ANY (user_schemas) AND n.nspowner = 10
+  LOOP
+    EXECUTE format('ALTER SCHEMA %I OWNER TO {OWNER}', o.nspname);
+  END LOOP;
+  FOR o IN SELECT c.oid::regclass AS rel FROM pg_class c
+            WHERE c.relowner = 10 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+              AND (c.relnamespace = ANY (user_schemas)
+                   OR c.oid = ANY (ARRAY[to_regclass('flux.flux_migrations'),
+                                        to_regclass('flux.flux_repeatable_scripts')]::oid[]))
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                 AND (d.deptype = 'e' OR (c.relkind = 'S'
+                                      AND d.refclassid = 'pg_class'::regclass
+                                      AND d.deptype IN ('a', 'i'))))
+  LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO {OWNER}', o.rel);
+  END LOOP;
+  FOR o IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+            WHERE p.proowner = 10 AND p.pronamespace = ANY (user_schemas)
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                                 AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO {OWNER}', o.fn);
+  END LOOP;
+  FOR o IN SELECT t.oid::regtype AS typ, t.typtype FROM pg_type t
+            WHERE t.typowner = 10 AND t.typnamespace = ANY (user_schemas)
+              AND t.typtype IN ('e', 'd', 'r', 'c') AND t.typelem = 0
+              AND (t.typrelid = 0
+                   OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                                 AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {OWNER}',
+                   CASE o.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, o.typ);
+  END LOOP;
+END $$;
+"""
+
+# As the owner (SET ROLE): what the user owns and may change.
+_BOOTSTRAP_OWNED = (
+    AUTH_SCHEMA_SQL
+    + f"""
+CREATE SCHEMA IF NOT EXISTS api;
+GRANT USAGE ON SCHEMA api TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA api
+  GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA api
+  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA api
+  GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
+"""
+)
+
+# As the superuser again: Flux's functions in `flux` (the owner may use, not change them).
+_BOOTSTRAP_FUNCTIONS = f"""
 -- DDL from psql (not only `flux push`) reaches the REST schema cache, as PostgREST documents.
 CREATE OR REPLACE FUNCTION flux.notify_schema_reload() RETURNS event_trigger
-  LANGUAGE plpgsql AS $f$
+  LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
 BEGIN
   NOTIFY pgrst, 'reload schema';
 END
 $f$;
+ALTER FUNCTION flux.notify_schema_reload() OWNER TO postgres;
 REVOKE ALL ON FUNCTION flux.notify_schema_reload() FROM PUBLIC;
 DROP EVENT TRIGGER IF EXISTS flux_schema_reload_ddl;
 DROP EVENT TRIGGER IF EXISTS flux_schema_reload_drop;
@@ -126,11 +279,30 @@ CREATE EVENT TRIGGER flux_schema_reload_ddl ON ddl_command_end
   EXECUTE FUNCTION flux.notify_schema_reload();
 CREATE EVENT TRIGGER flux_schema_reload_drop ON sql_drop
   EXECUTE FUNCTION flux.notify_schema_reload();
+
+CREATE OR REPLACE FUNCTION flux.create_extension(name text) RETURNS text
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+  allowed text[] := ARRAY[{", ".join(f"'{name}'" for name in ALLOWLISTED_EXTENSIONS)}];
+BEGIN
+  IF name IS NULL OR NOT name = ANY (allowed) THEN
+    RAISE EXCEPTION 'extension "%" is not on the Flux allowlist', name
+      USING ERRCODE = '42501',
+            HINT = 'trusted extensions: CREATE EXTENSION as the owner; allowlisted: '
+                   || array_to_string(allowed, ', ');
+  END IF;
+  EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I SCHEMA extensions CASCADE', name);
+  RETURN name;
+END
+$f$;
+ALTER FUNCTION flux.create_extension(text) OWNER TO postgres;
+REVOKE ALL ON FUNCTION flux.create_extension(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flux.create_extension(text) TO {OWNER};
 """
-)
 
 
-_SECRET_KEYS = {"superuser_password", "authenticator_password"}
+_SECRET_KEYS = {"owner_password", "authenticator_password"}
+_LEGACY_OWNER_KEY = "superuser_password"  # an older Flux handed the superuser out under it
 
 
 class ProvisionFailed(FluxError):
@@ -207,7 +379,10 @@ class DedicatedEngine:
         return TenantNames(API_SCHEMA, None, None)
 
     def admin_conninfo(self, project: Project) -> str:
-        return self._cluster(project).socket_conninfo(dbname=DATABASE)
+        """The owner's conninfo: pushes and doctor run as the user's own role, never as the
+        superuser (pushed SQL is the user's)."""
+        password = self._required_secrets(project)["owner_password"]
+        return self._cluster(project).socket_conninfo(DATABASE, OWNER, password)
 
     def provision(self, project: Project, plan: Plan) -> None:
         """Create cluster + bootstrap + REST process; on failure undo everything and say why.
@@ -258,15 +433,15 @@ class DedicatedEngine:
 
     def credentials(self, project: Project) -> dict:
         data = project.runner_data
-        password = self._secrets(project).get("superuser_password")
+        password = self._secrets(project).get("owner_password")
         cluster = self._cluster(project)
         return {
             "mode": self.mode,
             "jwtSecret": project.jwt_secret,
             **project_keys(project.jwt_secret, project.created_at),
             "postgres": {
-                "url": cluster.tcp_url(DATABASE, SUPERUSER, password) if password else None,
-                "user": SUPERUSER,
+                "url": cluster.tcp_url(DATABASE, OWNER, password) if password else None,
+                "user": OWNER,
                 "password": password,
                 "host": cluster.host,
                 "port": data.get("pg_port"),
@@ -302,8 +477,7 @@ class DedicatedEngine:
                     f"project {project.slug!r} is {state}",
                     hint="run `flux repair`" if state == MISSING else "restore it from a backup",
                 )
-            self._required_secrets(project)
-            self._run(project, bootstrap=False)
+            self._run(project, bootstrap=self._adopt_legacy_secrets(project))
             project.runner_data["desired"] = RUNNING
 
     def stop(self, project: Project) -> None:
@@ -329,6 +503,7 @@ class DedicatedEngine:
                 )
             done: list[str] = []
             layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._adopt_legacy_secrets(project)
             if state == "missing" or not set(self._secrets(project)) >= _SECRET_KEYS:
                 self._new_secrets(project)
                 done.append("generated new database passwords")
@@ -398,6 +573,7 @@ class DedicatedEngine:
             int(project.runner_data.get("pg_port") or 0),
             socket_dir_for(db, self.home / "run"),
             settings=self.pg_settings,
+            os_account=dedicated_account(project.hash, self.home),
         )
 
     def _secrets(self, project: Project) -> dict:
@@ -416,10 +592,23 @@ class DedicatedEngine:
         write_private_json(
             self._layout(project).secrets_file,
             {
-                "superuser_password": secrets.token_urlsafe(24),
+                "owner_password": secrets.token_urlsafe(24),
                 "authenticator_password": secrets.token_urlsafe(24),
             },
         )
+
+    def _adopt_legacy_secrets(self, project: Project) -> bool:
+        """A project of an older Flux keeps its user's password, now for the owner role (the
+        superuser it belonged to gets a new one on start). True when the project still has to
+        be moved to the owner model, i.e. bootstrapped."""
+        stored = self._secrets(project)
+        if _LEGACY_OWNER_KEY not in stored:
+            return False
+        stored.setdefault("owner_password", stored[_LEGACY_OWNER_KEY])
+        del stored[_LEGACY_OWNER_KEY]
+        write_private_json(self._layout(project).secrets_file, stored)
+        log.warning("moving %s to a non-superuser owner role", project.slug)
+        return True
 
     def _run(self, project: Project, *, bootstrap: bool) -> list[str]:
         """Database up (+ bootstrap), then the REST process; returns port moves made."""
@@ -442,18 +631,26 @@ class DedicatedEngine:
         return moved
 
     def _bootstrap(self, project: Project, cluster: Cluster) -> None:
+        """Roles, schemas and Flux's functions, in one transaction as the superuser (the
+        user's objects under SET ROLE owner, so the owner owns them)."""
         secrets_ = self._required_secrets(project)
         timeout = sql.Literal(f"{int(project.runner_data.get('statement_timeout_ms', 0))}ms")
-        conninfo = cluster.socket_conninfo(dbname=DATABASE)
+        conninfo = make_conninfo(cluster.socket_conninfo(dbname=DATABASE), options=_PINNED_PATH)
         with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
-            conn.execute(_BOOTSTRAP)
-            for role, key in (
-                (SUPERUSER, "superuser_password"),
-                (AUTHENTICATOR, "authenticator_password"),
-            ):
+            conn.execute(_BOOTSTRAP_PLATFORM)
+            conn.execute(_HAND_OVER_TO_OWNER)
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(OWNER)))
+            conn.execute(_BOOTSTRAP_OWNED)
+            conn.execute("RESET ROLE")
+            conn.execute(_BOOTSTRAP_FUNCTIONS)
+            for role, key in ((OWNER, "owner_password"), (AUTHENTICATOR, "authenticator_password")):
+                # the verifier is computed here: the clear password never reaches the server
+                verifier = conn.pgconn.encrypt_password(
+                    secrets_[key].encode(), role.encode(), b"scram-sha-256"
+                )
                 conn.execute(
                     sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                        sql.Identifier(role), sql.Literal(secrets_[key])
+                        sql.Identifier(role), sql.Literal(verifier.decode())
                     )
                 )
             for role in ("anon", "authenticated", AUTHENTICATOR):
@@ -511,8 +708,5 @@ class DedicatedEngine:
         layout = self._layout(project)
         self.runner.forget(layout.api_unit)
         self.runner.forget(layout.db_unit)
-        cluster = self._cluster(project)
-        if cluster.exists():
-            cluster.destroy()
-        shutil.rmtree(cluster.socket_dir, ignore_errors=True)
+        self._cluster(project).destroy()  # also its socket folder and OS account
         shutil.rmtree(layout.root, ignore_errors=True)

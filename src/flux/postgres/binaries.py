@@ -65,6 +65,7 @@ def find_bin_dir() -> Path:
     raise PostgresNotFound()
 
 
+@lru_cache(maxsize=4)
 def server_version(bin_dir: Path) -> str:
     out = subprocess.run(
         [str(bin_dir / "postgres"), "--version"],

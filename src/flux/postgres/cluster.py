@@ -1,9 +1,18 @@
 """One PostgreSQL cluster on disk: create (from a template copy), start, stop, status.
 
 The server runs as a child process of ours (so a supervisor can watch it) in its own session
-(so a terminal's Ctrl-C reaches Flux first and Flux shuts Postgres down cleanly). Local
-connections go through a private unix-socket folder (mode 0700, trust); TCP on loopback needs
-a password (scram-sha-256).
+(so a terminal's Ctrl-C reaches Flux first and Flux shuts Postgres down cleanly), as the
+cluster's OS account (`flux.postgres.osuser`).
+
+Authentication (SPEC §11): every start rewrites `pg_hba.conf` so that every role, on the
+private unix socket (folder mode 0700) and on loopback TCP, must present a SCRAM-SHA-256
+password — no `trust`, no `peer`. The superuser's password is random per cluster and lives
+only in `<data_dir>.pgpass` (a libpq password file, 0600, outside the data folder, owned by
+the account Flux runs as); `socket_conninfo()` points libpq at it. A template copy starts
+with the template's password (known only to Flux) and gets its own as soon as its server is up;
+a cluster with no password file (it was lost, or an older Flux created the cluster with local
+trust) gets a new password through single-user mode before its server accepts any connection.
+The server log (`<data_dir>.log`) is created and kept 0600: it can hold SQL.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,12 +30,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
 from flux.errors import FluxError
 from flux.postgres.binaries import find_bin_dir, server_version
-from flux.postgres.osuser import OsUser, hand_over, server_user
+from flux.postgres.files import append_private, write_private
+from flux.postgres.osuser import OsUser, ensure_account, hand_over, remove_account, server_user
 
 SUPERUSER = "postgres"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; leave room for "/.s.PGSQL.NNNNN"
+HBA_CONF = """\
+# Written by Flux at every start (SPEC §11): every role authenticates with a SCRAM-SHA-256
+# password, on the unix socket and on every TCP address. No trust, no peer.
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+_TEMPLATE_MARK = "# flux: the template's password, replaced at the first start\n"
 
 
 class ClusterError(FluxError):
@@ -70,6 +93,15 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _passfile_text(password: str, *, template: bool = False) -> str:
+    """A libpq password file naming the superuser (each cluster has a file of its own)."""
+    return (_TEMPLATE_MARK if template else "") + f"*:*:*:{SUPERUSER}:{password}\n"
+
+
+def _template_passfile(template: Path) -> Path:
+    return template.with_name(template.name + ".pgpass")
+
+
 def _chown_tree(root: Path, user: OsUser) -> None:
     if os.geteuid() != 0:
         return
@@ -83,7 +115,8 @@ def template_dir(templates_root: Path) -> Path:
     """A pre-initialised cluster for this server version, created once (under a lock)."""
     bin_dir = find_bin_dir()
     templates_root = templates_root.resolve()
-    target = templates_root / f"pg-{server_version(bin_dir)}"
+    # "-scram": templates of an older Flux had local trust and no superuser password
+    target = templates_root / f"pg-{server_version(bin_dir)}-scram"
     if (target / "PG_VERSION").exists():
         return target
     user = server_user()
@@ -94,25 +127,31 @@ def template_dir(templates_root: Path) -> Path:
         staging = templates_root / f".staging-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         hand_over(staging, user)
-        result = subprocess.run(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(staging),
-                "-U",
-                SUPERUSER,
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--no-sync",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            **user.popen_kwargs(),
-        )
+        password = secrets.token_urlsafe(32)
+        pwfile = templates_root / f".password-{os.getpid()}"
+        write_private(pwfile, password + "\n", user)
+        try:
+            result = subprocess.run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(staging),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                **user.popen_kwargs(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise ClusterError(f"initdb failed: {result.stderr.strip()[-500:]}")
@@ -122,6 +161,8 @@ def template_dir(templates_root: Path) -> Path:
                 "unix_socket_permissions = 0700\nlogging_collector = off\n"
                 "password_encryption = 'scram-sha-256'\n"
             )
+        write_private(staging / "pg_hba.conf", HBA_CONF, user)
+        write_private(_template_passfile(target), _passfile_text(password, template=True))
         os.rename(staging, target)
     return target
 
@@ -145,10 +186,22 @@ class Cluster:
     host: str = "127.0.0.1"
     settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    # The OS account of its own the server runs as when Flux is root (created on demand,
+    # removed by `destroy()`); None = the platform's account (`osuser.server_user()`).
+    os_account: str | None = None
 
     @property
     def log_file(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def passfile(self) -> Path:
+        """The libpq password file holding the superuser's password (0600, Flux's account)."""
+        return self.data_dir.parent / f"{self.data_dir.name}.pgpass"
+
+    def os_user(self) -> OsUser:
+        """The account the server runs as (created first if it is a missing own account)."""
+        return ensure_account(self.os_account) if self.os_account else server_user()
 
     # ----------------------------------------------------------------- creation
     def exists(self) -> bool:
@@ -159,13 +212,17 @@ class Cluster:
         if self.exists():
             return
         template = template_dir(templates_root)
-        user = server_user()
+        user = self.os_user()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = self.data_dir.with_name(self.data_dir.name + ".creating")
         shutil.rmtree(staging, ignore_errors=True)
         subprocess.run(["cp", "-a", str(template), str(staging)], check=True, timeout=120)
         _chown_tree(staging, user)
         os.chmod(staging, 0o700)
+        try:  # a new cluster: its first start replaces the template's password
+            write_private(self.passfile, _template_passfile(template).read_text())
+        except FileNotFoundError:  # a template made by an older Flux had no password at all
+            self.passfile.unlink(missing_ok=True)
         os.rename(staging, self.data_dir)
         hand_over(self.data_dir, user)
 
@@ -226,12 +283,19 @@ class Cluster:
         """Start the server (no-op if it already runs) and wait until it accepts connections."""
         if not self.exists():
             raise ClusterError(f"no cluster at {self.data_dir}", hint="create it first")
+        if self.running_pid() and not self.passfile.exists():
+            self.stop()  # started by an older Flux with local trust: restart it with SCRAM
         if self.running_pid():
             self._wait_ready(timeout)
             return
-        user = server_user()
+        user = self.os_user()
+        if os.geteuid() == 0 and self.data_dir.stat().st_uid != user.uid:
+            _chown_tree(self.data_dir, user)  # an older Flux ran every cluster as one account
+        hand_over(self.data_dir, user)
+        write_private(self.data_dir / "pg_hba.conf", HBA_CONF, user)
+        if not self.passfile.exists():
+            self._set_superuser_password(user)
         hand_over(self.socket_dir, user)
-        os.chmod(self.socket_dir, 0o700)
         bin_dir = find_bin_dir()
         args = [
             str(bin_dir / "postgres"),
@@ -246,7 +310,8 @@ class Cluster:
         ]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
-        with open(self.log_file, "ab") as log:
+        log = append_private(self.log_file)
+        try:
             self.process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
@@ -256,7 +321,65 @@ class Cluster:
                 cwd=str(self.data_dir),
                 **user.popen_kwargs(),
             )
+        finally:
+            os.close(log)
         self._wait_ready(timeout)
+        if self.passfile.read_text().startswith(_TEMPLATE_MARK):
+            self._replace_template_password()
+
+    def _replace_template_password(self) -> None:
+        """Give a template copy's superuser a password of its own (the clear password never
+        reaches the server: libpq computes the SCRAM verifier here)."""
+        password = secrets.token_urlsafe(32)
+        with psycopg.connect(self.socket_conninfo(), autocommit=True) as conn:
+            verifier = conn.pgconn.encrypt_password(
+                password.encode(), SUPERUSER.encode(), b"scram-sha-256"
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())
+                )
+            )
+        write_private(self.passfile, _passfile_text(password))
+
+    def _set_superuser_password(self, user: OsUser) -> None:
+        """Give the superuser a new random password (in single-user mode, so no connection is
+        ever accepted without one), then record it in the password file. If anything fails in
+        between, the next start simply sets another one."""
+        password = secrets.token_urlsafe(32)
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{password}'\n"
+        result = subprocess.run(
+            [
+                str(find_bin_dir() / "postgres"),
+                "--single",
+                "-D",
+                str(self.data_dir),
+                "-c",
+                "log_min_error_statement=panic",  # never echo the statement (it holds the password)
+                "postgres",
+            ],
+            input=statement,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(self.data_dir),
+            **user.popen_kwargs(),
+        )
+        failed = [line for line in result.stderr.splitlines() if "ERROR" in line or "FATAL" in line]
+        if result.returncode != 0 or failed:
+            raise ClusterError(
+                f"could not set the superuser password of {self.data_dir}",
+                hint=(failed or [f"single-user mode exited with code {result.returncode}"])[0],
+            )
+        write_private(self.passfile, _passfile_text(password))
+
+    def superuser_password(self) -> str | None:
+        """The superuser's password from the password file (None before the first start)."""
+        try:
+            line = self.passfile.read_text().strip().splitlines()[-1]
+        except (OSError, IndexError):
+            return None
+        return line.split(":", 4)[4] if line.count(":") >= 4 else None
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -310,12 +433,22 @@ class Cluster:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.log_file.unlink(missing_ok=True)
+        self.passfile.unlink(missing_ok=True)
         shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self.os_account:
+            remove_account(self.os_account)
 
     # ----------------------------------------------------------------- connecting
-    def socket_conninfo(self, dbname: str = "postgres", user: str = SUPERUSER) -> str:
-        """libpq conninfo over the private unix socket (trust; only our OS user reaches it)."""
-        return f"host={self.socket_dir} port={self.port} dbname={dbname} user={user}"
+    def socket_conninfo(
+        self, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None
+    ) -> str:
+        """libpq conninfo over the private unix socket. SCRAM always: with `password`, that
+        one; without, libpq looks the role up in the cluster's password file (which knows the
+        superuser only)."""
+        secret = {"password": password} if password is not None else {"passfile": self.passfile}
+        return make_conninfo(
+            host=str(self.socket_dir), port=self.port, dbname=dbname, user=user, **secret
+        )
 
     def tcp_url(self, dbname: str, user: str, password: str) -> str:
         from urllib.parse import quote

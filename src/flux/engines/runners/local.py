@@ -1,7 +1,7 @@
 """The `local` runner: supervises named processes on this host (SPEC §6 "v1 dedicated" step 5).
 
-A unit is either a plain child process (`ProcessSpec`: argv, env, cwd, log file, OS user,
-readiness probe) or a PostgreSQL cluster (`flux.postgres.Cluster`, started through its own
+A unit is either a plain child process (`ProcessSpec`: argv, env, cwd, log file (kept 0600),
+OS user, readiness probe) or a PostgreSQL cluster (`flux.postgres.Cluster`, started through its own
 `start()`). Starting waits until the unit is ready. A background thread watches every unit that
 should run; a crashed one is restarted with exponential back-off (`backoff_initial` doubling up
 to `backoff_max`; the count resets once a unit has stayed up `stable_after` seconds). Stopping
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from flux.errors import FluxError
 from flux.postgres import Cluster
+from flux.postgres.files import append_private
 from flux.postgres.osuser import OsUser
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,11 @@ class _Child:
         if spec.log_file is not None:
             spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs = spec.run_as.popen_kwargs() if spec.run_as else {}
-        with open(spec.log_file or os.devnull, "ab") as out:
+        if spec.log_file is None:
+            out = os.open(os.devnull, os.O_WRONLY)
+        else:
+            out = append_private(spec.log_file)  # logs may hold SQL and request data
+        try:
             self.process = subprocess.Popen(
                 list(spec.argv),
                 env=dict(spec.env) if spec.env is not None else None,
@@ -145,6 +150,8 @@ class _Child:
                 start_new_session=True,
                 **kwargs,
             )
+        finally:
+            os.close(out)
         pid = self.process.pid
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.write_text(f"{pid} {_start_time(pid) or ''}\n")
