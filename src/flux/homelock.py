@@ -60,6 +60,12 @@ class HomeLock:
         os.pwrite(self._fd, data.encode() + b"\n", 0)
         os.fsync(self._fd)
 
+    def __enter__(self) -> HomeLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     def release(self) -> None:
         if self._fd >= 0:
             os.ftruncate(self._fd, 0)

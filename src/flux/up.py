@@ -1,10 +1,10 @@
 """`flux up`: the embedded platform on one machine (SPEC §1 "The embedded default").
 
-Takes the home's lock and checks its ports before anything else (one platform per home; a
-refused start changes nothing), starts the local Postgres server (catalog + shared cluster
-`local-1`), serves the control plane (and the gateway with its in-process REST pool), then
-writes the admin token into the CLI config, and on Ctrl-C / SIGTERM stops every server and
-child cleanly.
+Runs under the home's lock, taken with the ports checked by the `flux up` command before this
+module is even imported (flux.cli.commands.platform). Starts the local Postgres server (catalog
++ shared cluster `local-1`), serves the control plane (and the gateway with its in-process REST
+pool), then writes the admin token into the CLI config, and on Ctrl-C / SIGTERM stops every
+server and child cleanly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import signal
 import sys
 import time
-from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -41,10 +40,8 @@ from flux.errors import FluxError
 from flux.gateway import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
-from flux.homelock import HomeLock
 from flux.migrations import PushLimits
 from flux.platform_supervisor import PlatformSupervisor
-from flux.postgres.ports import port_is_free
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
 from flux.rest.server import tune_garbage_collector
@@ -251,59 +248,10 @@ class Platform:
         return f"{preview(self.token)}   ({status} {where})"
 
 
-def main(
-    home: Path | None = None, api_port: int | None = None, gateway_port: int | None = None
-) -> int:
+def main(settings: Settings) -> int:
+    """Run the platform until stopped; the caller holds the home's lock (flux.homelock) and
+    has checked the ports (`flux up` in flux.cli.commands.platform)."""
     started = time.monotonic()
-    overrides = {
-        k: v
-        for k, v in (("home", home), ("api_port", api_port), ("gateway_port", gateway_port))
-        if v is not None
-    }
-    settings = Settings(**overrides)
-    try:
-        lock = HomeLock.acquire(settings.home)
-    except FluxError as err:
-        return _refuse(err)
-    try:
-        lock.record(api_port=settings.api_port, gateway_port=settings.gateway_port)
-        _check_ports(settings)
-        return _run(settings, started)
-    except FluxError as err:  # only the port check: _run reports its own errors
-        return _refuse(err)
-    finally:
-        lock.release()
-
-
-def _refuse(err: FluxError) -> int:
-    """A start refused before anything was touched: one line, exit code 1."""
-    print(f"error: {err.message}", file=sys.stderr, flush=True)
-    return 1
-
-
-def _check_ports(settings: Settings) -> None:
-    """Refuse, in one line and before anything starts, ports that are taken or the same."""
-    s = settings
-    if s.api_port == s.gateway_port:
-        raise FluxError(
-            f"the API and the gateway cannot share port {s.api_port}; "
-            "pass different --api-port/--gateway-port",
-            code="ports_busy",
-        )
-    busy = [
-        f"{port} ({what})"
-        for what, port in (("API", s.api_port), ("gateway", s.gateway_port))
-        if not port_is_free(port, s.host)
-    ]
-    if busy:
-        raise FluxError(
-            f"port{'s' if len(busy) > 1 else ''} already in use on {s.host}: {', '.join(busy)}; "
-            "free them or pass --api-port/--gateway-port",
-            code="ports_busy",
-        )
-
-
-def _run(settings: Settings, started: float) -> int:
     tune_garbage_collector()  # the REST pool's hot path runs in this process
     platform = Platform(settings)
     try:

@@ -1,4 +1,8 @@
-"""Commands that run Flux itself rather than calling the API: `flux up`, `flux rest`, `flux version`."""
+"""Commands that run Flux itself rather than calling the API: `flux up`, `flux rest`, `flux version`.
+
+`flux up` takes the home's lock and checks its ports before it imports the platform (a heavy
+import), so a refused start answers at once, in one line, having changed nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import typer
 import flux
 from flux.cli import output
 from flux.cli.options import JsonOption
+from flux.config import Settings
 from flux.errors import FluxError
+from flux.homelock import HomeLock
+from flux.postgres.ports import port_is_free
 
 
 def _load(module: str, what: str) -> ModuleType:
@@ -45,8 +52,37 @@ def up(
         int | None, typer.Option(help="Gateway port (default: $FLUX_GATEWAY_PORT or 8000).")
     ] = None,
 ) -> None:
-    """Start the embedded platform (Postgres, catalog, control plane, gateway) until Ctrl-C."""
-    _finish(_load("flux.up", "`flux up`").main(home, api_port, gateway_port))
+    """Start the embedded platform (Postgres, catalog, control plane, gateway) until Ctrl-C.
+
+    One per state directory: a second `flux up` on the same home exits, naming the first."""
+    options = (("home", home), ("api_port", api_port), ("gateway_port", gateway_port))
+    settings = Settings(**{key: value for key, value in options if value is not None})
+    with HomeLock.acquire(settings.home) as lock:
+        lock.record(api_port=settings.api_port, gateway_port=settings.gateway_port)
+        _check_ports(settings)
+        _finish(_load("flux.up", "`flux up`").main(settings))
+
+
+def _check_ports(settings: Settings) -> None:
+    """Refuse, in one line and before anything starts, ports that are taken or the same."""
+    s = settings
+    if s.api_port == s.gateway_port:
+        raise FluxError(
+            f"the API and the gateway cannot share port {s.api_port}; "
+            "pass different --api-port/--gateway-port",
+            code="ports_busy",
+        )
+    busy = [
+        f"{port} ({what})"
+        for what, port in (("API", s.api_port), ("gateway", s.gateway_port))
+        if not port_is_free(port, s.host)
+    ]
+    if busy:
+        raise FluxError(
+            f"port{'s' if len(busy) > 1 else ''} already in use on {s.host}: {', '.join(busy)}; "
+            "free them or pass --api-port/--gateway-port",
+            code="ports_busy",
+        )
 
 
 def rest(
