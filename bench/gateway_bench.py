@@ -53,7 +53,6 @@ from flux.engines.v2_shared import POOL_LOGIN_ROLE, SharedEngine, names_for, pre
 from flux.gateway.bridge import sign_hs256
 from flux.naming import new_hash
 from flux.postgres import Cluster, free_port
-from flux.rest.tenant_login import tenant_conninfo
 
 POOL_SECRET = "bench-pool-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 POOL_LOGIN_PASSWORD = uuid.uuid4().hex
@@ -167,14 +166,14 @@ def serve_gateway(config: dict[str, str], port: int) -> None:
             db_uri=config["shared_pool"],
             db_schemas=(),
             pool_mode=True,
-            pool_jwt_secret=POOL_SECRET,
+            pool_jwt_secret=config["pool_secret"],
             db_pool=10,
         )
     )
     app = build_gateway_app(
         directory=Directory(config["catalog"]),
         pool_app=pool,
-        pool_jwt_secret=POOL_SECRET,
+        pool_jwt_secret=config["pool_secret"],
         base_domain="localhost",
     )
     serve_asgi(app, port, log_level="warning")
@@ -203,15 +202,22 @@ def start_servers(
         cluster.socket_conninfo(dbname="flux_shared", user=POOL_LOGIN_ROLE),
         password=POOL_LOGIN_PASSWORD,
     )
+    # The single-mode baseline ("direct") is PostgREST's shape: the platform login switches to
+    # the tenant role per request, so for this bench only it is made a member of that role.
+    with psycopg.connect(cluster.socket_conninfo(dbname="flux_shared"), autocommit=True) as db:
+        db.execute(f"GRANT {main.role} TO {POOL_LOGIN_ROLE}")
     gateway_port, direct_port, pool_port = free_port(), free_port(), free_port()
-    config = {"catalog": cluster.socket_conninfo(dbname="flux_system"), "shared_pool": shared_pool}
+    config = {
+        "catalog": cluster.socket_conninfo(dbname="flux_system"),
+        "shared_pool": shared_pool,
+        "pool_secret": POOL_SECRET,  # tenant logins derive from it: the child must share it
+    }
     gateway = spawn(
         [sys.executable, __file__, "--serve-gateway", str(gateway_port)],
         {"GATEWAY_BENCH_CONFIG": json.dumps(config)},
     )
     direct_env = {
-        # single mode logs in as the tenant itself, as the pool does for its requests
-        "PGRST_DB_URI": tenant_conninfo(shared_pool, POOL_SECRET, main.role),
+        "PGRST_DB_URI": shared_pool,
         "PGRST_DB_SCHEMAS": main.schema,
         "PGRST_JWT_SECRET": main.secret,
         "PGRST_SERVER_HOST": "127.0.0.1",
@@ -220,7 +226,6 @@ def start_servers(
     }
     pool_env = {
         **direct_env,
-        "PGRST_DB_URI": shared_pool,
         "PGRST_DB_SCHEMAS": "",
         "PGRST_JWT_SECRET": "",
         "PGRST_SERVER_PORT": str(pool_port),
