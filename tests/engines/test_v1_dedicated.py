@@ -405,3 +405,70 @@ os.kill(os.getpid(), signal.SIGKILL)
         engine.delete(halt)
         engine.shutdown()
     assert not list((home / "run" / "units").glob("*.pid"))
+
+
+def test_a_project_of_an_older_flux_gets_a_non_superuser_owner(engine, project):
+    """An older Flux handed the user the superuser `postgres` (secrets key
+    `superuser_password`), trusted local connections, ran every cluster as one OS account,
+    and the user's objects belonged to `postgres`. Starting it moves it to the owner model."""
+    import subprocess
+
+    from flux.postgres.osuser import server_user
+
+    cluster = engine._cluster(project)
+    root = engine.home / "projects" / project.runner_data["dir"]
+    old_password = "the-old-superuser-password"
+    with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
+        conn.execute("REASSIGN OWNED BY owner TO postgres")
+        conn.execute("DROP OWNED BY owner")
+        conn.execute("DROP ROLE owner")
+        conn.execute("CREATE TABLE api.legacy (id serial PRIMARY KEY, n int)")
+        conn.execute("INSERT INTO api.legacy (n) VALUES (7)")
+        conn.execute("CREATE VIEW api.legacy_view AS SELECT n FROM api.legacy")
+        conn.execute("CREATE FUNCTION api.legacy_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        conn.execute("CREATE TYPE api.mood AS ENUM ('ok')")
+        conn.execute("CREATE SCHEMA private")
+        conn.execute("CREATE TABLE flux.flux_migrations (version text)")  # the push ledger
+        conn.execute(f"ALTER ROLE postgres PASSWORD '{old_password}'")
+    engine.stop(project)
+    cluster.passfile.unlink()
+    (cluster.data_dir / "pg_hba.conf").write_text("local all all trust\n")
+    kept = json.loads((root / "secrets.json").read_text())["authenticator_password"]
+    (root / "secrets.json").write_text(
+        json.dumps({"superuser_password": old_password, "authenticator_password": kept})
+    )
+    if os.geteuid() == 0:
+        shared = server_user()
+        subprocess.run(["chown", "-R", f"{shared.uid}:{shared.gid}", str(root / "db")], check=True)
+
+    engine.start(project)
+    creds = engine.credentials(project)["postgres"]
+    assert (creds["user"], creds["password"]) == ("owner", old_password)  # same password
+    with psycopg.connect(creds["url"], autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (False,)
+        owners = conn.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'api.legacy'::regclass"
+            " UNION SELECT pg_get_userbyid(relowner) FROM pg_class"
+            "  WHERE oid = 'api.legacy_view'::regclass"
+            " UNION SELECT pg_get_userbyid(relowner) FROM pg_class"
+            "  WHERE oid = 'flux.flux_migrations'::regclass"
+            " UNION SELECT pg_get_userbyid(proowner) FROM pg_proc"
+            "  WHERE oid = 'api.legacy_fn'::regproc"
+            " UNION SELECT pg_get_userbyid(typowner) FROM pg_type WHERE oid = 'api.mood'::regtype"
+            " UNION SELECT pg_get_userbyid(nspowner) FROM pg_namespace"
+            "  WHERE nspname IN ('api', 'auth', 'private')"
+            " UNION SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'postgres'"
+        ).fetchall()
+        assert owners == [("owner",)]
+        conn.execute("ALTER TABLE api.legacy ADD COLUMN note text")  # the owner's to change
+        conn.execute("INSERT INTO api.legacy (n) VALUES (8)")  # its sequence followed
+        assert conn.execute("SELECT sum(n) FROM api.legacy").fetchone() == (15,)
+    with pytest.raises(psycopg.OperationalError):  # the handed-out superuser login is dead
+        psycopg.connect(creds["url"].replace("://owner:", "://postgres:", 1), connect_timeout=5)
+    assert "superuser_password" not in json.loads((root / "secrets.json").read_text())
+    assert "trust" not in (cluster.data_dir / "pg_hba.conf").read_text().split("\n", 2)[-1]
+    if os.geteuid() == 0:
+        assert (cluster.data_dir / "PG_VERSION").stat().st_uid == cluster.os_user().uid
+    assert _hello(engine, project)["user"] == "authenticator"
