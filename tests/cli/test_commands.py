@@ -287,15 +287,18 @@ def test_up_passes_its_options_and_exit_code(
     flux: Flux, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import flux.up as up_module
+    from flux.postgres import free_port
 
     calls: list[tuple] = []
 
-    def fake_main(home, api_port, gateway_port) -> int:
-        calls.append((home, api_port, gateway_port))
-        return 3 if api_port == 1 else 0
+    def fake_main(settings) -> int:
+        calls.append((settings.home, settings.api_port, settings.gateway_port))
+        return 3 if len(calls) == 2 else 0
 
     monkeypatch.setattr(up_module, "main", fake_main)
-    assert flux("up").exit_code == 0
-    result = flux("up", "--home", str(tmp_path), "--api-port", "1", "--gateway-port", "2")
+    api, gateway = free_port(), free_port()
+    ports = ("--api-port", str(api), "--gateway-port", str(gateway))
+    assert flux("up", "--home", str(tmp_path / "a"), *ports).exit_code == 0
+    result = flux("up", "--home", str(tmp_path / "b"), *ports)
     assert result.exit_code == 3
-    assert calls == [(None, None, None), (tmp_path, 1, 2)]
+    assert calls == [(tmp_path / "a", api, gateway), (tmp_path / "b", api, gateway)]
