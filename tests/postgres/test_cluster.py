@@ -18,6 +18,7 @@ from flux.postgres import (
     find_bin_dir,
     free_port,
     socket_dir_for,
+    template_dir,
 )
 from flux.postgres.osuser import server_user
 
@@ -94,7 +95,8 @@ def test_every_connection_needs_a_password(tmp_path, pg_templates):
         password = cluster.superuser_password()
         assert password
         # a template copy does not keep the template's password once it has run
-        (template_pass,) = pg_templates.glob("*.pgpass")
+        template = template_dir(pg_templates)
+        template_pass = template.with_name(template.name + ".pgpass")
         shared = template_pass.read_text().splitlines()[-1].rsplit(":", 1)[1]
         assert password != shared
         assert "template" not in cluster.passfile.read_text()
@@ -132,7 +134,7 @@ def test_no_pg_hba_flux_writes_trusts_anyone(tmp_path, pg_templates, pg_cluster)
     cluster = _cluster(tmp_path)
     cluster.create(pg_templates)
     written = [cluster.data_dir / "pg_hba.conf", pg_cluster.data_dir / "pg_hba.conf"]
-    written += list(pg_templates.glob("*/pg_hba.conf"))
+    written.append(template_dir(pg_templates) / "pg_hba.conf")
     for hba in written:
         lines = _auth_lines(hba)
         assert lines, hba

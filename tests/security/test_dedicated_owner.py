@@ -20,7 +20,7 @@ from psycopg import errors
 
 from flux.embedded import CATALOG_DB, SHARED_DB, load_state
 from flux.engines.v2_shared import POOL_LOGIN_ROLE
-from flux.postgres import socket_dir_for
+from flux.postgres import socket_dir_for, template_dir
 
 pytestmark = pytest.mark.slow
 
@@ -249,8 +249,8 @@ def _auth_methods(hba: Path) -> set[str]:
 
 def test_every_pg_hba_flux_wrote_demands_scram(platform, tenant, neighbour):
     home = platform.up.flux_home
-    written = list(home.rglob("pg_hba.conf")) + list((home / "templates").glob("*/pg_hba.conf"))
-    assert len(written) >= 3  # the platform cluster, two dedicated ones (+ the templates)
+    written = [*home.rglob("pg_hba.conf"), template_dir(home / "templates") / "pg_hba.conf"]
+    assert len(written) >= 4  # the platform cluster, two dedicated ones, the template
     for hba in written:
         assert _auth_methods(hba) == {"scram-sha-256"}, hba
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -67,6 +68,7 @@ def find_bin_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def server_version(bin_dir: Path) -> str:
+    """e.g. "15.18" from "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"."""
     out = subprocess.run(
         [str(bin_dir / "postgres"), "--version"],
         capture_output=True,
@@ -74,4 +76,5 @@ def server_version(bin_dir: Path) -> str:
         timeout=10,
         check=True,
     ).stdout
-    return out.strip().split()[-1]
+    found = re.search(r"\(PostgreSQL\)\s+(\S+)", out)
+    return found.group(1) if found else out.strip().split()[-1]
