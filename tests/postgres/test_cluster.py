@@ -20,7 +20,7 @@ from flux.postgres import (
     socket_dir_for,
     template_dir,
 )
-from flux.postgres.osuser import server_user
+from flux.postgres.osuser import ensure_account, remove_account, server_user
 
 
 def _cluster(root: Path) -> Cluster:
@@ -203,3 +203,24 @@ def test_missing_binaries_names_the_debian_package(monkeypatch):
         assert "apt-get install postgresql" in info.value.hint
     finally:
         binaries.find_bin_dir.cache_clear()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="own OS accounts need root")
+def test_accounts_of_deleted_homes_are_removed(tmp_path):
+    """A home deleted with its projects (e.g. a test's) leaves accounts behind; the next account
+    created removes them, not those whose project folder still exists."""
+    tag = uuid.uuid4().hex[:6]
+    gone, kept, new = (f"flux-{tag}{n}-test" for n in "gkn")
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "kept").mkdir()
+    ensure_account(gone, tmp_path / "gone" / "db")
+    ensure_account(kept, tmp_path / "kept" / "db")
+    (tmp_path / "gone").rmdir()
+    try:
+        ensure_account(new, tmp_path / "kept" / "db2")
+        with pytest.raises(KeyError):
+            pwd.getpwnam(gone)
+        assert pwd.getpwnam(kept).pw_gecos.endswith(str(tmp_path / "kept" / "db"))
+    finally:
+        for name in (gone, kept, new):
+            remove_account(name)

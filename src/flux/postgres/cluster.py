@@ -201,7 +201,7 @@ class Cluster:
 
     def os_user(self) -> OsUser:
         """The account the server runs as (created first if it is a missing own account)."""
-        return ensure_account(self.os_account) if self.os_account else server_user()
+        return ensure_account(self.os_account, self.data_dir) if self.os_account else server_user()
 
     # ----------------------------------------------------------------- creation
     def exists(self) -> bool:

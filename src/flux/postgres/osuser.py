@@ -5,7 +5,10 @@ PostgreSQL refuses to start as root. When Flux runs as root, the platform's own 
 and each dedicated cluster runs as an account of its own, `flux-<hash>-<home tag>`, created
 with `useradd --system` (no home, no shell) and removed with the project. A cluster's data and
 socket folders are 0700 and owned by its account, so no other cluster's server (and nothing a
-database session makes it run) can read them or connect through the socket.
+database session makes it run) can read them or connect through the socket. An account's
+comment names its data folder; accounts whose folder's parent is gone (a Flux home deleted
+without deleting its projects, e.g. by a test run) are removed when the next one is created,
+so the small range of system uids does not run out.
 
 When Flux does not run as root it cannot create accounts: every cluster runs as the invoking
 user. The separation then rests on the database side (SPEC §11): no tenant ever holds a
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _ACCOUNTS = threading.Lock()  # useradd/userdel lock /etc/passwd; one at a time per process
+_COMMENT = "Flux PostgreSQL "  # + the data folder the account exists for
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,32 @@ def _run_account_tool(argv: list[str]) -> subprocess.CompletedProcess:
     return result
 
 
-def ensure_account(name: str) -> OsUser:
-    """The unprivileged system account `name`, created if missing; ourselves when not root."""
+def _comment(data_dir: Path) -> str:
+    """The account's comment: `_COMMENT` + the data folder, unless the path cannot be stored
+    in /etc/passwd as is (then the account is never taken for an orphan)."""
+    folder = str(data_dir.resolve())
+    return _COMMENT.strip() if set(folder) & {":", ",", "=", "\n"} else _COMMENT + folder
+
+
+def _remove_orphaned_accounts() -> None:
+    """userdel the accounts this module created for clusters whose folder is gone: the data
+    folder's parent, which exists before the account is created (a cluster being copied has
+    no data folder yet). userdel refuses, and the account stays, while a process runs as it."""
+    for entry in pwd.getpwall():
+        folder = entry.pw_gecos.removeprefix(_COMMENT)
+        if entry.pw_gecos.startswith(_COMMENT) and not Path(folder).parent.exists():
+            _run_account_tool(["userdel", entry.pw_name])
+
+
+def ensure_account(name: str, data_dir: Path) -> OsUser:
+    """The unprivileged system account `name` for the cluster at `data_dir`, created if
+    missing; ourselves when not root."""
     if os.geteuid() != 0:
         return _myself()
     with _ACCOUNTS:
         user = _entry(name)
         if user is None:
+            _remove_orphaned_accounts()
             result = _run_account_tool(
                 [
                     "useradd",
@@ -103,7 +126,7 @@ def ensure_account(name: str) -> OsUser:
                     "--shell",
                     "/usr/sbin/nologin",
                     "--comment",
-                    "Flux dedicated PostgreSQL",
+                    _comment(data_dir),
                     name,
                 ]
             )
