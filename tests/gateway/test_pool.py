@@ -86,7 +86,9 @@ def tenant_db(fresh_db: str, pg_cluster) -> str:
     """The pool's conninfo (its platform login) on a database prepared like a shared one."""
     dbname = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
     prepare_shared_database(fresh_db, dbname, "pool-login-password", pool_secret=POOL_SECRET)
-    return pg_cluster.socket_conninfo(dbname=dbname, user=POOL_LOGIN_ROLE)
+    return pg_cluster.socket_conninfo(
+        dbname=dbname, user=POOL_LOGIN_ROLE, password="pool-login-password"
+    )
 
 
 async def _stack(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from flux.postgres import free_port
 
@@ -32,8 +33,12 @@ def rest_db(fresh_db: str) -> Iterator[str]:
     yield fresh_db
 
 
+AUTHENTICATOR_PASSWORD = "authpw"  # set by fixtures/schema.sql
+
+
 def as_user(conninfo: str, user: str) -> str:
-    return conninfo.replace("user=postgres", f"user={user}")
+    """`conninfo` logging in as `user` with its password (the fixtures' login roles share one)."""
+    return make_conninfo(conninfo, user=user, password=AUTHENTICATOR_PASSWORD)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pool_tenants import make_pool_tenant
 
 from flux.rest.auth import claim_at, parse_claim_path
 from flux.rest.config import load_config
+from flux.rest.tenant_login import tenant_conninfo
 
 POOL_SECRET = "pool-secret-pool-secret-pool-secret!"
 
@@ -236,9 +237,7 @@ async def test_pool_mode(rest_db, authenticator_dsn, rest_config, make_client):
             f"INSERT INTO t_{short}_api.notes VALUES (1, 'hi');"
             f"GRANT SELECT ON t_{short}_api.notes TO t_{short}_role"
         )
-    config = rest_config.with_(
-        pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=()
-    )
+    config = rest_config.with_(pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=())
     async with make_client(config) as client:
         auth = {"Authorization": f"Bearer {_bridge(short, tenant)}"}
         r = await client.get("/notes", headers=auth)
@@ -394,9 +393,7 @@ async def test_pool_mode_reloads_only_on_a_trusted_notify(
             "AS $$ SELECT pg_notify('pgrst', 'reload schema') $$;"
             f"GRANT EXECUTE ON FUNCTION t_{short}_api.poke() TO t_{short}_role"
         )
-    config = rest_config.with_(
-        pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=()
-    )
+    config = rest_config.with_(pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=())
     async with make_client(config) as client:
         engine = client.app.state.engine
         auth = {"Authorization": f"Bearer {_bridge(short, tenant)}"}
@@ -404,8 +401,9 @@ async def test_pool_mode_reloads_only_on_a_trusted_notify(
         await asyncio.sleep(0.3)  # the listener is connected
         before = _schema_loads(engine)
         assert (await client.post("/rpc/poke", headers=auth)).status_code == 204
-        with psycopg.connect(authenticator_dsn, autocommit=True) as conn:
-            conn.execute(f"SET ROLE t_{short}_role; NOTIFY pgrst, 'reload schema'")
+        own_login = tenant_conninfo(rest_db, POOL_SECRET, f"t_{short}_role")
+        with psycopg.connect(own_login, autocommit=True) as conn:  # the tenant's own session
+            conn.execute("NOTIFY pgrst, 'reload schema'")
         # the sender is verified in pg_stat_activity, so its session must still be there
         with psycopg.connect(rest_db, autocommit=True) as conn:
             conn.execute("NOTIFY pgrst, 'reload schema'")

@@ -67,7 +67,9 @@ def rest_url(pg_cluster: Cluster) -> Iterator[str]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PGRST_")},
-        "PGRST_DB_URI": pg_cluster.socket_conninfo(dbname=name, user="authenticator"),
+        "PGRST_DB_URI": pg_cluster.socket_conninfo(
+            dbname=name, user="authenticator", password="authpw"
+        ),
         "PGRST_DB_SCHEMAS": "api,other",
         "PGRST_DB_ANON_ROLE": "web_anon",
         "PGRST_JWT_SECRET": JWT_SECRET,

@@ -124,7 +124,7 @@ async def test_survives_postgres_restart(tmp_path, pg_templates, make_client):
         with psycopg.connect(cluster.socket_conninfo(), autocommit=True) as conn:
             conn.execute((FIXTURES / "schema.sql").read_text())
         config = RestConfig(
-            db_uri=cluster.socket_conninfo(user="authenticator"),
+            db_uri=cluster.socket_conninfo(user="authenticator", password="authpw"),
             db_schemas=("api",),
             db_anon_role="web_anon",
             db_pool=2,
