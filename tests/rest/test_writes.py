@@ -140,10 +140,12 @@ async def test_csv_out(client):
 
 
 async def test_empty_and_scalar_bodies(client, rest_db):
-    r = await client.post("/nopk", content=b"", headers=REPR)
-    assert r.status_code == 201 and r.json() == [{"a": None, "b": None}]
+    r = await client.post("/nopk", content=b"", headers=REPR)  # no body is no row of NULLs
+    assert (r.status_code, r.json()["code"]) == (400, "PGRST102")
     r = await client.post("/nopk", json=[], headers=REPR)
     assert r.status_code == 201 and r.json() == []
+    r = await client.post("/nopk", json=5, headers=REPR)  # a scalar is truncated to {}
+    assert r.status_code == 201 and r.json() == [{"a": None, "b": None}]
     assert rows(rest_db, "SELECT count(*) FROM api.nopk") == [(1,)]
 
 

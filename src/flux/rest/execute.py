@@ -40,6 +40,10 @@ _SETTINGS_SQL = (
     "pg_catalog.set_config('request.headers', %s, true), "
     "pg_catalog.set_config('request.cookies', %s, true)"
 )
+# The statements ending a transaction (pipelined with the rest).
+_COMMIT = ("COMMIT",)
+_ROLLBACK = ("ROLLBACK",)
+_CHECKED_ROLLBACK = ("SET CONSTRAINTS ALL IMMEDIATE", "ROLLBACK")
 # How long past its statement timeout a pool-mode request may run before the watchdog
 # cancels it (server-side timeouts normally fire first).
 WATCHDOG_GRACE_SECONDS = 1.0
@@ -297,7 +301,9 @@ class Database:
             if tx.read_only
             else "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
         )
-        end = "COMMIT" if tx.commit else "ROLLBACK"
+        # a rollback the client asked for (or the config forces) still reports deferred
+        # constraint violations, as PostgREST does; a failed check rolls back without it
+        end = _COMMIT if tx.commit else _ROLLBACK if tx.read_only else _CHECKED_ROLLBACK
         try:
             async with conn.pipeline():
                 await conn.execute(begin)
@@ -321,7 +327,7 @@ class Database:
                 try:
                     check(results)
                 except ApiError:
-                    end = "ROLLBACK"
+                    end = _ROLLBACK
                     raise
                 finally:
                     async with conn.pipeline():
@@ -346,9 +352,14 @@ class Database:
             raise from_pg_error(exc, tx.authenticated) from None
 
     @staticmethod
-    async def _end(conn: psycopg.AsyncConnection, end: str, pooled: bool) -> None:
-        """End the transaction; pooled, also clear what the request left on the session."""
-        await conn.execute(end)
+    async def _end(conn: psycopg.AsyncConnection, end: tuple[str, ...], pooled: bool) -> None:
+        """End the transaction; pooled, also clear what the request left on the session.
+
+        Never prepared: psycopg counts a statement queued behind an error in an aborted
+        pipeline as prepared when it reaches the threshold, and the next request using it then
+        fails with "prepared statement does not exist"."""
+        for sql in end:
+            await conn.execute(sql, prepare=False)
         if pooled:
             await conn.execute(RESET_SESSION_SQL)
 

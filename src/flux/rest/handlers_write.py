@@ -33,8 +33,10 @@ async def write(ex: Exchange) -> Response:
     )
     kind = "put" if plan.put else plan.kind
     representation = plan.return_ == "representation"
+    # a singular write is checked whatever `Prefer: return` says: more (or fewer) rows than
+    # one roll back, even with tx=commit; PUT has its own check (PGRST115)
     check = row_checks(
-        singular=media.singular and representation,
+        singular=media.singular and not plan.put,
         max_affected=strict_max_affected(prefs, media) if plan.kind != "insert" else None,
     )
     tx = ex.tx(read_only=False, force_rollback=media.kind == "plan")

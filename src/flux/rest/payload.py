@@ -5,6 +5,9 @@ an array must share them) but passed to PostgreSQL untouched as a single paramet
 `columns=` it is not even parsed. CSV (`text/csv`) and `application/x-www-form-urlencoded`
 bodies are converted to JSON here, as PostgREST does. `text/plain`, `text/xml` and
 `application/octet-stream` bodies are kept raw for functions taking one unnamed parameter.
+
+An empty body is a call without arguments, but for a table write it is "Empty or invalid
+json" (PGRST102), never a row of NULLs; parse errors carry no details, as in PostgREST.
 """
 
 from __future__ import annotations
@@ -72,18 +75,19 @@ def _object_keys(value: object, ragged: bool) -> tuple[str, ...] | None:
     return None
 
 
-def _json_payload(text: str, columns: tuple[str, ...] | None, ragged: bool) -> Payload:
+def _json_payload(text: str, columns: tuple[str, ...] | None, rpc: bool, ragged: bool) -> Payload:
     if columns is not None:
         first = _first_char(text)
         if first not in ("{", "["):
             raise invalid_body("Empty or invalid json")
         return Payload(text, columns, first == "{", parsed=False)
-    if not text.strip():
-        return Payload("{}", (), True)
+    if not text and rpc:
+        return Payload("{}", (), True)  # a call without a body: no arguments
     try:
         value = json.loads(text)
-    except ValueError as exc:
-        raise invalid_body("Empty or invalid json", str(exc)) from None
+    except ValueError:
+        # PostgREST drops the parser's own text (details null); an empty write body lands here
+        raise invalid_body("Empty or invalid json") from None
     if not isinstance(value, dict | list):
         return Payload("{}", (), True)  # PostgREST truncates scalars to an empty object
     keys = _object_keys(value, ragged)
@@ -151,7 +155,7 @@ def parse_payload(
             raise invalid_body("Invalid text body", "the body contains a NUL character")
         return Payload("{}", (), True, raw=text, media=media)
     if media == "application/json" or media.endswith("+json"):
-        payload = _json_payload(text, columns, ragged)
+        payload = _json_payload(text, columns, rpc, ragged)
     elif media == "text/csv":
         payload = _csv_payload(text)
     elif media == "application/x-www-form-urlencoded":
