@@ -158,7 +158,7 @@ def test_doctor_domains_rotate_lifecycle_and_nuke(flux_up, repo: Path) -> None:
     assert added.strip() == f"Added todo.example.com to {slug} ({hash_})."
     listed = json.loads(_ok(flux_up.cli("domains", "list", "--json", cwd=repo)))
     assert [d["hostname"] for d in listed["domains"]] == ["todo.example.com"]
-    _fails(flux_up.cli("domains", "add", "x.localhost", cwd=repo), "base domain")
+    _fails(flux_up.cli("domains", "add", "x.localhost", cwd=repo), "local or special-use name")
     _ok(flux_up.cli("domains", "remove", "todo.example.com", cwd=repo))
     assert json.loads(_ok(flux_up.cli("domains", "list", "--json", cwd=repo)))["domains"] == []
 

@@ -95,19 +95,53 @@ class TenantPool:
         limit = min(cap or self.max_per_tenant, self.max_per_tenant)
         deadline = time.monotonic() + self._timeout
         self._start_sweeper()
+        while True:
+            conn, victim = await self._idle_or_slot(tenant, limit, deadline)
+            if conn is not None:
+                return conn
+            if victim is not None:
+                await _close_quietly(victim)
+            try:
+                return await psycopg.AsyncConnection.connect(
+                    self._conninfo_for(tenant),
+                    connect_timeout=self._connect_timeout,
+                    **self._kwargs,
+                )
+            except psycopg.OperationalError as exc:
+                async with self._cond:
+                    self._release_slot(tenant)
+                if not _role_limit_reached(exc) or time.monotonic() >= deadline:
+                    raise
+                # The tenant's connection limit on the server is reached (other pool workers
+                # hold the rest): wait for one of its own connections, or retry shortly.
+                limit = max(1, min(limit, self.open_for(tenant)))
+                if self.open_for(tenant) == 0:
+                    await asyncio.sleep(0.05)
+            except BaseException:
+                async with self._cond:
+                    self._release_slot(tenant)
+                raise
+
+    async def _idle_or_slot(
+        self, tenant: str, limit: int, deadline: float
+    ) -> tuple[psycopg.AsyncConnection | None, psycopg.AsyncConnection | None]:
+        """The tenant's idle connection, or a reserved slot for a new one (with the idle
+        connection of another tenant to close first, when the pool is full)."""
         async with self._cond:
             while True:
                 conn = self._take_idle(tenant)
                 if conn is not None:
-                    return conn
+                    return conn, None
                 if self._open.get(tenant, 0) < limit:
-                    if self._total < self.size:
-                        victim = None
-                        break
-                    victim = self._oldest_idle()
-                    if victim is not None:
-                        self._forget(victim)
-                        break
+                    victim = None
+                    if self._total >= self.size:
+                        victim = self._oldest_idle()
+                    if self._total < self.size or victim is not None:
+                        if victim is not None:
+                            self._forget(victim)
+                        self._total += 1
+                        self._open[tenant] = self._open.get(tenant, 0) + 1
+                        return None, victim
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise PoolTimeout(f"no connection for {tenant} within {self._timeout}s")
@@ -118,18 +152,6 @@ class TenantPool:
                     pass
                 finally:
                     self._waiting -= 1
-            self._total += 1
-            self._open[tenant] = self._open.get(tenant, 0) + 1
-        if victim is not None:
-            await _close_quietly(victim)
-        try:
-            return await psycopg.AsyncConnection.connect(
-                self._conninfo_for(tenant), connect_timeout=self._connect_timeout, **self._kwargs
-            )
-        except BaseException:
-            async with self._cond:
-                self._release_slot(tenant)
-            raise
 
     async def give_back(
         self, tenant: str, conn: psycopg.AsyncConnection, *, reusable: bool
@@ -214,6 +236,12 @@ class TenantPool:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.close_idle()
+
+
+def _role_limit_reached(exc: psycopg.OperationalError) -> bool:
+    """A login refused by the role's CONNECTION LIMIT (libpq reports no SQLSTATE for errors
+    during connection start-up, only the server's message)."""
+    return exc.sqlstate == "53300" or "too many connections for role" in str(exc)
 
 
 async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
