@@ -28,7 +28,8 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory, pg_templates: Path) -> 
         data,
         free_port(),
         socket_dir_for(data, root / "run"),
-        settings={"fsync": "off", "max_connections": "200"},
+        # a login left half-way by a closing pool holds DROP DATABASE until it times out
+        settings={"fsync": "off", "max_connections": "200", "authentication_timeout": "5s"},
     )
     cluster.create(pg_templates)
     cluster.start()
