@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from flux.rest.auth import Authenticator, AuthResult, PoolAuthenticator
 from flux.rest.config import RestConfig
+from flux.rest.connect import connect
 from flux.rest.errors import (
     ApiError,
     invalid_preferences,
@@ -153,7 +154,7 @@ class RestEngine:
         delay = 0.5
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.config.db_uri, autocommit=True)
+                conn = await connect(self.config.db_uri, autocommit=True)
                 async with conn:
                     await conn.execute(f'LISTEN "{self.config.db_channel.replace(chr(34), "")}"')
                     delay = 0.5

@@ -26,6 +26,7 @@ from psycopg import pq
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from flux.rest.connect import connect
 from flux.rest.errors import ApiError, connection_error, from_pg_error, pool_timeout
 from flux.rest.sql import Statement
 from flux.rest.tenant_pool import RESET_SESSION_SQL, TenantPool
@@ -161,7 +162,7 @@ class Database:
     async def _wait_until_up(self) -> None:
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, connect_timeout=2)
+                conn = await connect(self._conninfo, connect_timeout=2)
             except psycopg.Error:
                 await asyncio.sleep(0.25)
                 continue
@@ -198,7 +199,7 @@ class Database:
 
     async def _timeout_error(self) -> ApiError:
         try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, connect_timeout=2)
+            conn = await connect(self._conninfo, connect_timeout=2)
         except psycopg.Error as exc:
             self._mark_down()
             return connection_error(str(exc).strip() or None)

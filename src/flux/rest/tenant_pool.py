@@ -26,6 +26,8 @@ import psycopg
 from psycopg import pq
 from psycopg_pool import PoolTimeout
 
+from flux.rest.connect import connect
+
 _IDLE_SWEEP_SECONDS = 5.0
 
 # Everything a request can leave on its session, cleared after each request in the same round
@@ -102,7 +104,7 @@ class TenantPool:
             if victim is not None:
                 await _close_quietly(victim)
             try:
-                return await psycopg.AsyncConnection.connect(
+                return await connect(
                     self._conninfo_for(tenant),
                     connect_timeout=self._connect_timeout,
                     **self._kwargs,
