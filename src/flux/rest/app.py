@@ -34,6 +34,7 @@ from flux.rest.errors import (
     invalid_preferences,
     invalid_resource_path,
     invalid_rpc_method,
+    query_param_error,
     schema_cache_unavailable,
     unacceptable_schema,
     unsupported_method,
@@ -261,6 +262,8 @@ class RestEngine:
         return wanted if wanted in names else None
 
     async def _handle(self, request: Request, timings: dict[str, float]) -> Response:
+        if not _is_utf8(request.scope.get("query_string", b"")):
+            raise query_param_error("The query string is not valid UTF-8")
         path = request.url.path
         segments = [s for s in path.split("/") if s]
         method = request.method
@@ -301,6 +304,14 @@ class RestEngine:
         if method in _WRITE_METHODS:
             return await write(ex)
         return await read(ex)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def build_app(config: RestConfig) -> Starlette:
