@@ -1,8 +1,9 @@
 """The gateway ASGI app: Service URL → checks → REST pool (v2, in process) or REST process (v1).
 
 Order per request: CORS preflight → host/path → project (404 when unknown, no tenant DB
-touched) → rate limit (429) → status/maintenance (503) → declared body size (413) → project
-JWT (v2, 401) → chunked body size (413) → in-flight cap (503) → forward. v2 requests reach the
+touched) → project JWT (v2: 401, or 429 once the client address spent its failed-auth budget;
+never the project's budget) → rate limit (429) → status/maintenance (503) → declared body size
+(413) → chunked body size (413) → in-flight cap (503) → forward. v2 requests reach the
 pool ASGI app with the route prefix removed, `Authorization` replaced by a bridge JWT and the
 profile headers set to the tenant schema. One access-log line per request; tokens are never
 logged or echoed. Every 503 leaving the gateway carries `Retry-After` (the pool's own 503s
