@@ -293,8 +293,9 @@ def test_noisy_tenants_do_not_starve_a_quiet_one(platform: Platform) -> None:
         during = []
         while not all(f.done() for f in storm) or len(during) < 100:
             during.append(timed_get())
+            time.sleep(0.015)  # paced: the quiet tenant stays inside its plan's 600/min
         noisy_answers = [f.result() for f in storm]
-    assert all(status == 200 for status, _ in baseline + during), during
+    assert [status for status, _ in baseline + during if status != 200] == []
     for answer in noisy_answers:
         assert answer.status_code in (503, 504), answer.text
         assert answer.headers.get("retry-after")

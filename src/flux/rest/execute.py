@@ -249,7 +249,9 @@ class Database:
         try:
             return await self.tenants.acquire(tx.role, tx.connections)
         except PoolTimeout:
-            err = await self._timeout_error()
+            # the tenant waited on its own busy connections: that is its cap, not an outage
+            own_busy = self.tenants.open_for(tx.role) > 0
+            err = pool_timeout() if own_busy else await self._timeout_error()
             err.headers.update(RETRY_AFTER)
             raise err from None
         except psycopg.OperationalError as exc:
