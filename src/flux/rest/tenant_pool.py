@@ -64,7 +64,13 @@ REVOKE ALL ON FUNCTION flux_pool.reset_session() FROM PUBLIC;
 
 
 class TenantPool:
-    """A bounded set of connections, each logged in as one tenant."""
+    """A bounded set of connections, each logged in as one tenant.
+
+    The books (`_idle`, `_open`, `_total`, `_waiters`) change only between awaits, so no lock
+    is needed. A connection given back goes straight to the first request of the same tenant
+    that waits for one; a freed slot wakes the first waiter that may use it: one wake-up per
+    event, never a herd.
+    """
 
     def __init__(
         self,
@@ -84,11 +90,12 @@ class TenantPool:
         self._idle_timeout = idle_timeout
         self._connect_timeout = connect_timeout
         self._kwargs = connection_kwargs or {}
-        self._cond = asyncio.Condition()
         self._idle: OrderedDict[psycopg.AsyncConnection, tuple[str, float]] = OrderedDict()
         self._open: dict[str, int] = {}  # per tenant: idle + lent + being opened
         self._total = 0
-        self._waiting = 0
+        # waiting requests in arrival order: future → (tenant, its limit); the future gets a
+        # connection handed over, or None ("look again")
+        self._waiters: OrderedDict[asyncio.Future[Any], tuple[str, int]] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -110,8 +117,7 @@ class TenantPool:
                     **self._kwargs,
                 )
             except psycopg.OperationalError as exc:
-                async with self._cond:
-                    self._release_slot(tenant)
+                self._release_slot(tenant)
                 if not _role_limit_reached(exc) or time.monotonic() >= deadline:
                     raise
                 # The tenant's connection limit on the server is reached (other pool workers
@@ -120,40 +126,49 @@ class TenantPool:
                 if self.open_for(tenant) == 0:
                     await asyncio.sleep(0.05)
             except BaseException:
-                async with self._cond:
-                    self._release_slot(tenant)
+                self._release_slot(tenant)
                 raise
 
     async def _idle_or_slot(
         self, tenant: str, limit: int, deadline: float
     ) -> tuple[psycopg.AsyncConnection | None, psycopg.AsyncConnection | None]:
-        """The tenant's idle connection, or a reserved slot for a new one (with the idle
-        connection of another tenant to close first, when the pool is full)."""
-        async with self._cond:
-            while True:
-                conn = self._take_idle(tenant)
-                if conn is not None:
-                    return conn, None
-                if self._open.get(tenant, 0) < limit:
-                    victim = None
-                    if self._total >= self.size:
-                        victim = self._oldest_idle()
-                    if self._total < self.size or victim is not None:
-                        if victim is not None:
-                            self._forget(victim)
-                        self._total += 1
-                        self._open[tenant] = self._open.get(tenant, 0) + 1
-                        return None, victim
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PoolTimeout(f"no connection for {tenant} within {self._timeout}s")
-                self._waiting += 1
-                try:
-                    await asyncio.wait_for(self._cond.wait(), remaining)
-                except TimeoutError:
-                    pass
-                finally:
-                    self._waiting -= 1
+        """The tenant's connection (idle or handed over), or a reserved slot for a new one
+        (with the idle connection of another tenant to close first, when the pool is full)."""
+        while True:
+            conn = self._take_idle(tenant)
+            if conn is not None:
+                return conn, None
+            if self._open.get(tenant, 0) < limit:
+                victim = self._oldest_idle() if self._total >= self.size else None
+                if self._total < self.size or victim is not None:
+                    if victim is not None:
+                        self._forget(victim)
+                    self._total += 1
+                    self._open[tenant] = self._open.get(tenant, 0) + 1
+                    return None, victim
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolTimeout(f"no connection for {tenant} within {self._timeout}s")
+            handed = await self._wait(tenant, limit, remaining)
+            if handed is not None:
+                return handed, None
+
+    async def _wait(
+        self, tenant: str, limit: int, timeout: float
+    ) -> psycopg.AsyncConnection | None:
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[waiter] = (tenant, limit)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+        except BaseException:
+            # cancelled just as a connection was handed over: pass it on, do not lose it
+            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                self._pass_on(tenant, waiter.result())
+            raise
+        finally:
+            self._waiters.pop(waiter, None)
 
     async def give_back(
         self, tenant: str, conn: psycopg.AsyncConnection, *, reusable: bool
@@ -165,18 +180,33 @@ class TenantPool:
             and conn.pgconn.status == pq.ConnStatus.OK
             and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
         )
-        async with self._cond:
-            if clean:
-                self._idle[conn] = (tenant, time.monotonic())
-            else:
-                self._release_slot(tenant)
-            self._cond.notify_all()
-        if not clean:
-            await _close_quietly(conn)
+        if clean:
+            self._pass_on(tenant, conn)
+            return
+        self._release_slot(tenant)
+        await _close_quietly(conn)
+
+    def _pass_on(self, tenant: str, conn: psycopg.AsyncConnection) -> None:
+        """Hand `conn` to the tenant's first waiter, or keep it idle and wake a waiter that
+        may take its place."""
+        for waiter, (waiting_for, _) in self._waiters.items():
+            if waiting_for == tenant and not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle[conn] = (tenant, time.monotonic())
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Wake the first waiter that may open a connection (the pool has a free slot, or an
+        idle connection of another tenant to close)."""
+        for waiter, (tenant, limit) in self._waiters.items():
+            if not waiter.done() and self._open.get(tenant, 0) < limit:
+                waiter.set_result(None)
+                return
 
     # ------------------------------------------------------------- bookkeeping
     def _take_idle(self, tenant: str) -> psycopg.AsyncConnection | None:
-        """The tenant's most recently used idle connection, if any (under the lock)."""
+        """The tenant's most recently used idle connection, if any."""
         for conn in reversed(self._idle):
             if self._idle[conn][0] == tenant:
                 del self._idle[conn]
@@ -187,7 +217,7 @@ class TenantPool:
         return next(iter(self._idle), None)
 
     def _forget(self, conn: psycopg.AsyncConnection) -> None:
-        """Drop an idle connection from the books (under the lock); the caller closes it."""
+        """Drop an idle connection from the books; the caller closes it."""
         tenant, _ = self._idle.pop(conn)
         self._release_slot(tenant)
 
@@ -198,7 +228,7 @@ class TenantPool:
             self._open[tenant] = left
         else:
             self._open.pop(tenant, None)
-        self._cond.notify_all()
+        self._wake_one()
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None and not self._closed:
@@ -213,10 +243,9 @@ class TenantPool:
     async def close_idle(self, older_than: float = 0.0) -> int:
         """Close idle connections unused for `older_than` seconds; how many were closed."""
         cutoff = time.monotonic() - older_than
-        async with self._cond:
-            stale = [c for c, (_, since) in self._idle.items() if since <= cutoff]
-            for conn in stale:
-                self._forget(conn)
+        stale = [c for c, (_, since) in self._idle.items() if since <= cutoff]
+        for conn in stale:
+            self._forget(conn)
         for conn in stale:
             await _close_quietly(conn)
         return len(stale)
@@ -225,7 +254,7 @@ class TenantPool:
         return {
             "pool_size": self._total,
             "pool_available": len(self._idle),
-            "requests_waiting": self._waiting,
+            "requests_waiting": len(self._waiters),
             "tenants_connected": len(self._open),
         }
 
