@@ -120,10 +120,13 @@ def start_bench_cluster(root: Path) -> Cluster:
 # capture (psycopg placeholders; `check_statements()` re-verifies them on every run).
 BEGIN_READ = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 SETTINGS = (
-    "SELECT set_config('role', %s, true), set_config('search_path', %s, true), "
-    "set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true), "
-    "set_config('request.path', %s, true), set_config('request.headers', %s, true), "
-    "set_config('request.cookies', %s, true)"
+    "SELECT pg_catalog.set_config('role', %s, true), "
+    "pg_catalog.set_config('search_path', %s, true), "
+    "pg_catalog.set_config('request.jwt.claims', %s, true), "
+    "pg_catalog.set_config('request.method', %s, true), "
+    "pg_catalog.set_config('request.path', %s, true), "
+    "pg_catalog.set_config('request.headers', %s, true), "
+    "pg_catalog.set_config('request.cookies', %s, true)"
 )
 _ENVELOPE = (
     "SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
