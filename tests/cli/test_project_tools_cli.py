@@ -90,7 +90,7 @@ def test_doctor_fail_shows_remediation_and_exits_1(flux: Flux, logged_in: FakeCo
         "      fix: add a policy",
         "FAIL  exposure: api.notes writable by anon",
         "      fix: ALTER TABLE api.notes ENABLE ROW LEVEL SECURITY",
-        "shop (abc1234): 0 passed, 1 warnings, 1 failed.",
+        "shop (abc1234): 0 passed, 1 warning, 1 failed.",
     ]
     as_json = flux("doctor", "-p", "shop", "--json")
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["status"] == "FAIL"

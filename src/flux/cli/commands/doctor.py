@@ -45,7 +45,8 @@ def doctor(
             _print_check(check)
         counts = {s: sum(1 for c in checks if str(c.get("status")).upper() == s) for s in _STYLE}
         output.line(
-            f"{label(ref)}: {counts['PASS']} passed, {counts['WARN']} warnings, "
+            f"{label(ref)}: {counts['PASS']} passed, {counts['WARN']} "
+            f"{'warning' if counts['WARN'] == 1 else 'warnings'}, "
             f"{counts['FAIL']} failed."
         )
     if any(str(c.get("status")).upper() == "FAIL" for c in checks):
