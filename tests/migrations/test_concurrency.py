@@ -70,7 +70,8 @@ def test_push_lock_wait_times_out_with_a_clear_message(tenant: Tenant) -> None:
     assert out1[0].ok
 
 
-def test_lock_timeout_on_a_busy_table(tenant: Tenant) -> None:
+def _push_against_a_locked_table(tenant: Tenant, sql: str, lock_timeout: float):
+    """Push `sql` as 002.sql while another session holds table t exclusively (< 5 s)."""
     assert push(
         tenant.target, files(f001="create table t (id int);"), mode="versioned", applied_by="a"
     ).ok
@@ -79,12 +80,17 @@ def test_lock_timeout_on_a_busy_table(tenant: Tenant) -> None:
         started = time.monotonic()
         report = push(
             tenant.target,
-            files(f002="alter table t add column x int;"),
+            files(f002=sql),
             mode="versioned",
             applied_by="a",
-            limits=PushLimits(lock_timeout=0.3),
+            limits=PushLimits(lock_timeout=lock_timeout),
         )
         assert time.monotonic() - started < 5
+    return report
+
+
+def test_lock_timeout_on_a_busy_table(tenant: Tenant) -> None:
+    report = _push_against_a_locked_table(tenant, "alter table t add column x int;", 0.3)
     err = report.errors[0]
     assert err.sqlstate == "55P03" and "lock_timeout" in (err.hint or "")
     assert (err.file, err.line, err.column) == ("002.sql", 1, 1)
@@ -121,20 +127,8 @@ def test_pushed_sql_cannot_raise_the_platform_statement_timeout(tenant: Tenant) 
 
 
 def test_pushed_sql_cannot_raise_the_platform_lock_timeout(tenant: Tenant) -> None:
-    assert push(
-        tenant.target, files(f001="create table t (id int);"), mode="versioned", applied_by="a"
-    ).ok
-    with psycopg.connect(tenant.conninfo) as holder:
-        holder.execute(f"LOCK TABLE {tenant.schema}.t IN ACCESS EXCLUSIVE MODE")
-        started = time.monotonic()
-        report = push(
-            tenant.target,
-            files(f002="set lock_timeout = 0;\nalter table t add column x int;"),
-            mode="versioned",
-            applied_by="a",
-            limits=PushLimits(lock_timeout=0.5),
-        )
-        assert time.monotonic() - started < 5
+    sql = "set lock_timeout = 0;\nalter table t add column x int;"
+    report = _push_against_a_locked_table(tenant, sql, 0.5)
     err = report.errors[0]
     assert (err.code, err.line) == ("push_timeout", 2) and "waited for a lock" in err.message
 
