@@ -467,3 +467,29 @@ async def test_fractional_and_huge_numeric_dates(client):
         for _ in range(2):
             r = await client.get("/clients?id=eq.1", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200, r.text
+
+
+async def test_pool_mode_refused_tenant_login_is_not_an_outage(rest_db, rest_config, make_client):
+    """A tenant whose login the server refuses gets its own 503; the others keep working."""
+    import psycopg
+
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    make_pool_tenant(rest_db, good.hex[:12], POOL_SECRET)
+    make_pool_tenant(rest_db, bad.hex[:12], "a-different-pool-secret-than-the-servers")
+    with psycopg.connect(rest_db, autocommit=True) as conn:
+        for tenant in (good, bad):
+            s = tenant.hex[:12]
+            conn.execute(
+                f"CREATE TABLE t_{s}_api.notes (id int); GRANT SELECT ON t_{s}_api.notes TO t_{s}_role"
+            )
+    config = rest_config.with_(pool_mode=True, pool_jwt_secret=POOL_SECRET, db_schemas=())
+    async with make_client(config) as client:
+        refused = await client.get(
+            "/notes", headers={"Authorization": f"Bearer {_bridge(bad.hex[:12], bad)}"}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (503, "PGRST001")
+        assert refused.headers["retry-after"] == "1"
+        served = await client.get(
+            "/notes", headers={"Authorization": f"Bearer {_bridge(good.hex[:12], good)}"}
+        )
+        assert served.status_code == 200, served.text

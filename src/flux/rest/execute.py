@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from flux.rest.connect import connect
 from flux.rest.errors import ApiError, connection_error, from_pg_error, pool_timeout
 from flux.rest.sql import Statement
-from flux.rest.tenant_pool import RESET_SESSION_SQL, TenantPool
+from flux.rest.tenant_pool import RESET_SESSION_SQL, TenantPool, login_refused
 
 # Qualified with pg_catalog: the session's search_path is not ours until this statement ran.
 _SETTINGS_SQL = (
@@ -222,17 +222,15 @@ class Database:
         conn = await self._tenant_connection(tx)
         clean = False
         try:
-            if tx.statement_timeout_ms is None:
-                results = await self._transaction(conn, tx, statements, check, pooled=True)
-            else:
-                deadline = tx.statement_timeout_ms / 1000 + WATCHDOG_GRACE_SECONDS
-                try:
-                    async with asyncio.timeout(deadline):
-                        results = await self._transaction(conn, tx, statements, check, pooled=True)
-                except TimeoutError:
-                    with contextlib.suppress(psycopg.Error, OSError):
-                        await conn.cancel_safe(timeout=2.0)
-                    raise statement_timeout() from None
+            timeout = tx.statement_timeout_ms
+            deadline = None if timeout is None else timeout / 1000 + WATCHDOG_GRACE_SECONDS
+            try:
+                async with asyncio.timeout(deadline):
+                    results = await self._transaction(conn, tx, statements, check, pooled=True)
+            except TimeoutError:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.cancel_safe(timeout=2.0)
+                raise statement_timeout() from None
             clean = True
             return results
         except ApiError as err:
@@ -255,9 +253,7 @@ class Database:
             err.headers.update(RETRY_AFTER)
             raise err from None
         except psycopg.OperationalError as exc:
-            if exc.sqlstate is not None and exc.sqlstate.startswith(("28", "53")):
-                # this tenant's login was refused (or its connection limit reached): not an
-                # outage of the database
+            if login_refused(exc):  # this tenant's login, not an outage of the database
                 raise ApiError(
                     503,
                     "PGRST001",

@@ -275,6 +275,17 @@ def _role_limit_reached(exc: psycopg.OperationalError) -> bool:
     return exc.sqlstate == "53300" or "too many connections for role" in str(exc)
 
 
+def login_refused(exc: psycopg.OperationalError) -> bool:
+    """The server answered but refused this login (bad password, connection limit): the
+    database is up."""
+    sqlstate = exc.sqlstate or ""
+    return (
+        sqlstate.startswith(("28", "53"))
+        or _role_limit_reached(exc)
+        or "password authentication failed" in str(exc)
+    )
+
+
 async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
     with contextlib.suppress(psycopg.Error, OSError):
         await conn.close()
