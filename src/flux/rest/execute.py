@@ -343,7 +343,10 @@ class Database:
                     400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00', str(exc)
                 ) from None
             if broken or exc.sqlstate is None or exc.sqlstate == "57P01":
-                if broken:
+                # Pooled, one tenant's connection can break by that tenant's own doing
+                # (pg_terminate_backend of its backend): only failed logins say the database
+                # is down, never a single lost connection.
+                if broken and not pooled:
                     self._mark_down()
                 raise connection_error(str(exc).strip() or None) from None
             if in_tx and not pooled:
