@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from flux.migrations.adapt import TenantNames, adapt_sql, adapt_statement, quote_ident
@@ -46,6 +46,29 @@ R, S = NAMES.runtime_role, NAMES.schema
         ("select authenticated, public from t", "select authenticated, public from t"),
         ('grant select on t to "authenticated"', 'grant select on t to "authenticated"'),
         ("select x.public.y", "select x.public.y"),
+        # Routine bodies in SQL or PL/pgSQL are code: adapted, except their own literals.
+        (
+            "create function f() returns int language sql as $$ select 1 from public.t $$",
+            f"create function f() returns int language sql as $$ select 1 from {S}.t $$",
+        ),
+        (
+            "CREATE OR REPLACE PROCEDURE p() AS $b$ BEGIN DELETE FROM public.t WHERE x = "
+            "'public.t'; EXECUTE $q$ drop table public.t $q$; END $b$ LANGUAGE 'plpgsql'",
+            f"CREATE OR REPLACE PROCEDURE p() AS $b$ BEGIN DELETE FROM {S}.t WHERE x = "
+            "'public.t'; EXECUTE $q$ drop table public.t $q$; END $b$ LANGUAGE 'plpgsql'",
+        ),
+        (
+            "do $$ begin grant select on public.t to authenticated; end $$",
+            f"do $$ begin grant select on {S}.t to {R}; end $$",
+        ),
+        (
+            "create function f() returns int language plv8 as $$ return public.t $$",
+            "create function f() returns int language plv8 as $$ return public.t $$",
+        ),
+        (
+            "create function f() returns int language sql as $$ select 1 $$; select $$public.t$$",
+            "create function f() returns int language sql as $$ select 1 $$; select $$public.t$$",
+        ),
     ],
 )
 def test_cases(sql: str, expected: str) -> None:
@@ -195,6 +218,29 @@ def test_idempotent_on_arbitrary_text(sql: str) -> None:
     once = adapt_sql(sql, NAMES)
     assert adapt_sql(once, NAMES) == once
     assert opaque_texts(once) == opaque_texts(sql)
+
+
+ROUTINES = [
+    "create function f() returns void language plpgsql as $body${}$body$",
+    "CREATE OR REPLACE PROCEDURE p() AS $body${}$body$ LANGUAGE sql",
+    "do $body${}$body$",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(ROUTINES), documents)
+def test_routine_bodies_are_adapted_as_code(routine: str, doc) -> None:
+    body = render(doc)
+    assume("$body$" not in body)
+    adapted = adapt_sql(routine.format(body), NAMES)
+    assert adapted == routine.format(adapt_sql(body, NAMES))
+    assert adapt_sql(adapted, NAMES) == adapted
+    foreign = (
+        routine.replace("plpgsql", "plv8")
+        .replace("sql", "plv8")
+        .replace("do ", "do language plv8 ")
+    )
+    assert adapt_sql(foreign.format(body), NAMES) == foreign.format(body)
 
 
 @settings(max_examples=150, deadline=None)

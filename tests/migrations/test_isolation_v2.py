@@ -101,12 +101,13 @@ DYNAMIC = {
     "body_reads_b": "create function peek() returns text language sql as\n"
     "$$ select body from {b}.secrets $$;",
     "body_writes_flux": "do $$ begin delete from flux.flux_migrations; end $$;",
-    "body_public": "do $$ begin create table public.pwned (id int); end $$;",
+    # `public.` in code is adapted to the tenant schema; in a string literal it is not.
+    "body_public": "do $$ begin execute 'create table public.pwned (id int)'; end $$;",
     "dynamic_role_grant": "do $$ begin execute 'grant {bddl} to ' || current_user; end $$;",
     "deferred_trigger": """
 create table d (id int);
 create function pwn() returns trigger language plpgsql as $$
-begin create table public.pwned (id int); return null; end $$;
+begin execute 'create table public.pwned (id int)'; return null; end $$;
 create constraint trigger t after insert on d deferrable initially deferred
   for each row execute function pwn();
 insert into d values (1);

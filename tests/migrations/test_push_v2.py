@@ -140,6 +140,30 @@ def test_supabase_style_policies_work(tenant: Tenant) -> None:
     assert forced is True
 
 
+def test_supabase_style_function_bodies_reach_the_tenant_schema(tenant: Tenant) -> None:
+    sql = """
+    create table public.todos (id int primary key, title text not null);
+    insert into public.todos values (1, 'public.todos stays a literal');
+    grant select on public.todos to authenticated;
+    create function public.todo_count() returns bigint language sql stable
+      as $$ select count(*) from public.todos $$;
+    create function public.first_title() returns text as $fn$
+    begin
+      return (select title from public.todos order by id limit 1);
+    end $fn$ language plpgsql stable;
+    do $$ begin grant execute on function public.first_title() to authenticated; end $$;
+    """
+    report = run(tenant, files(f001_init=sql))
+    assert report.ok, report.errors
+    with tenant.as_user("alice") as conn:
+        assert conn.execute("select todo_count(), first_title()").fetchone() == (
+            1,
+            "public.todos stays a literal",
+        )
+    body = scalar(tenant.conninfo, "SELECT prosrc FROM pg_proc WHERE proname = 'todo_count'")
+    assert body == f" select count(*) from {tenant.schema}.todos "
+
+
 def test_force_rls_opt_out(tenant: Tenant) -> None:
     sql = """
     create table a (id int); alter table a enable row level security;

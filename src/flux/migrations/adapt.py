@@ -8,6 +8,12 @@ Only code is rewritten — never comments, strings, quoted identifiers or dollar
 - a `public.` qualifier (`public.todos`) → the tenant schema, so Supabase files that qualify
   their tables land in the tenant schema instead of being refused.
 
+The dollar-quoted body of a SQL or PL/pgSQL routine (`CREATE [OR REPLACE] FUNCTION|PROCEDURE
+… AS $$…$$`, `DO $$…$$`) is code, not data: it is tokenized on its own and adapted by the same
+rules, so `select … from public.todos` inside a function reaches the tenant schema. String
+literals, comments and nested dollar quotes inside the body stay untouched; bodies in other
+languages are left alone.
+
 Keywords match case-insensitively and may be separated by whitespace or comments. The output
 contains none of the words it rewrites, so adaptation is idempotent. `AdaptedStatement` keeps
 a position map so a server error position in the adapted text points back into the file.
@@ -37,10 +43,67 @@ class TenantNames:
     schema: str
 
 
+_CODE_BODY_LANGUAGES = frozenset({"SQL", "PLPGSQL"})
+
+
+def _statements(tokens: list[Token], sig: list[int]) -> list[list[int]]:
+    """`sig` split into statements at top-level semicolons."""
+    statements: list[list[int]] = [[]]
+    depth = 0
+    for i in sig:
+        tok = tokens[i]
+        if tok.kind is Kind.PUNCT:
+            depth += {"(": 1, ")": -1 if depth else 0}.get(tok.text, 0)
+            if tok.text == ";" and depth == 0:
+                statements.append([])
+                continue
+        statements[-1].append(i)
+    return statements
+
+
+def _routine_bodies(tokens: list[Token], statement: list[int]) -> list[int]:
+    """Indexes of the SQL/PL/pgSQL routine bodies of one statement (CREATE FUNCTION, DO)."""
+    head = [tokens[i].upper for i in statement[:4] if tokens[i].kind is Kind.WORD]
+    is_do = head[:1] == ["DO"]
+    routine = ["FUNCTION"], ["PROCEDURE"]
+    creates = head[:1] == ["CREATE"] and (
+        head[1:2] in routine or (head[1:3] == ["OR", "REPLACE"] and head[3:4] in routine)
+    )
+    if not (is_do or creates):
+        return []
+    language = "PLPGSQL" if is_do else ""
+    bodies = []
+    for k, i in enumerate(statement):
+        tok = tokens[i]
+        if tok.kind is Kind.WORD and tok.upper == "LANGUAGE" and k + 1 < len(statement):
+            language = tokens[statement[k + 1]].text.strip("'\"").upper()
+        elif (
+            tok.kind is Kind.DOLLAR_BODY
+            and not tok.unterminated
+            and (is_do or (k > 0 and tokens[statement[k - 1]].upper == "AS"))
+        ):
+            bodies.append(i)
+    return bodies if language in _CODE_BODY_LANGUAGES else []
+
+
+def _adapted_body(body: Token, names: TenantNames) -> str | None:
+    """The dollar-quoted `body` with its code adapted, or None when nothing changes."""
+    tag = body.text[: body.text.index("$", 1) + 1]
+    tokens = tokenize(body.text[len(tag) : -len(tag)])
+    replacements = _replacements(tokens, names)
+    if not replacements:
+        return None
+    return tag + "".join(replacements.get(i, t.text) for i, t in enumerate(tokens)) + tag
+
+
 def _replacements(tokens: list[Token], names: TenantNames) -> dict[int, str]:
     """Index of token → replacement text, for the rewrites this module owns."""
     sig = [i for i, t in enumerate(tokens) if t.kind not in TRIVIA]
     out: dict[int, str] = {}
+    for statement in _statements(tokens, sig):
+        for i in _routine_bodies(tokens, statement):
+            if (adapted := _adapted_body(tokens[i], names)) is not None:
+                out[i] = adapted
     role, schema = quote_ident(names.runtime_role), quote_ident(names.schema)
 
     def word_at(k: int) -> str | None:
