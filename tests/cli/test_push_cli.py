@@ -238,3 +238,36 @@ def test_migrations_list_table_json_and_empty(
     assert "a" * 13 not in table.stdout
     data = json.loads(flux("migrations", "list", "--json").stdout)
     assert data["migrations"] == logged_in.ledger["abc1234"]
+
+
+def test_push_uses_the_folder_flux_json_names(
+    flux: Flux, repo: Path, logged_in: FakeControlPlane
+) -> None:
+    manifest = json.loads((repo / "flux.json").read_text())
+    (repo / "flux.json").write_text(json.dumps({**manifest, "migrations": "db/schema"}))
+    (repo / "db/schema").mkdir(parents=True)
+    (repo / "db/schema/0001_only.sql").write_text("create table only_this (id int);\n")
+    result = flux("push")
+    assert result.exit_code == 0, result.output
+    (body,) = _pushes(logged_in)
+    assert [f["path"] for f in body["files"]] == ["db/schema/0001_only.sql"]
+    (repo / "flux.json").write_text(json.dumps({**manifest, "migrations": 3}))
+    refused = flux("push")
+    assert refused.exit_code != 0 and '"migrations" must be a folder path' in refused.output
+    _no_traceback(refused)
+
+
+def test_migration_new_creates_a_timestamped_file_then_push_sends_it(
+    flux: Flux, repo: Path, logged_in: FakeControlPlane
+) -> None:
+    created = flux("migration", "new", "add prices")
+    assert created.exit_code == 0, created.output
+    (path,) = (repo / "migrations").glob("*_add_prices.sql")
+    assert created.stdout.strip() == f"Created migrations/{path.name}"
+    path.write_text("alter table items add column price int;\n")
+    assert flux("push").exit_code == 0
+    (body,) = _pushes(logged_in)
+    assert [f["filename"] for f in body["files"]][-1] == path.name
+    bad = flux("migration", "new", "../escape")
+    assert bad.exit_code != 0 and "invalid migration name" in bad.output
+    _no_traceback(bad)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
 from flux.errors import BadInput
 from flux.migrations import discover
+from flux.migrations.discovery import new_migration_path
 from flux.migrations.files import MAX_FILE_BYTES, MigrationFile, checksum
 
 
@@ -27,6 +29,13 @@ def write(root: Path, rel: str, content: str | bytes = "select 1;\n") -> Path:
     [
         (["migrations/001.sql", "sql/x.sql", "schema.sql"], "migrations", True, "versioned"),
         (["flux/migrations/001.sql", "sql/x.sql"], "flux/migrations", True, "versioned"),
+        (
+            ["db/migrations/001.sql", "supabase/migrations/1.sql"],
+            "db/migrations",
+            True,
+            "versioned",
+        ),
+        (["supabase/migrations/1.sql", "sql/x.sql"], "supabase/migrations", True, "versioned"),
         (["sql/x.sql", "schema.sql"], "sql", True, "versioned"),
         (["schema.sql"], "schema.sql", False, "raw"),
     ],
@@ -59,6 +68,8 @@ def test_directory_files_sorted_and_only_sql(tmp_path: Path) -> None:
         ("migrations/001.sql", "versioned"),
         ("flux/migrations/001.sql", "versioned"),
         ("sql/migrations/001.sql", "versioned"),
+        ("db/migrations/001.sql", "versioned"),
+        ("supabase/migrations/20240101000000_init.sql", "versioned"),
         ("app/sql/migrations/001.sql", "versioned"),
         ("sql/seed.sql", "raw"),
         ("seed.sql", "raw"),
@@ -68,6 +79,29 @@ def test_directory_files_sorted_and_only_sql(tmp_path: Path) -> None:
 def test_single_file_default_mode(tmp_path: Path, rel: str, mode: str) -> None:
     write(tmp_path, rel)
     assert discover(Path(rel), tmp_path).default_mode == mode
+
+
+def test_the_configured_folder_wins_over_conventions(tmp_path: Path) -> None:
+    write(tmp_path, "migrations/001.sql")
+    write(tmp_path, "app/schema/001_init.sql")
+    found = discover(None, tmp_path, "app/schema")
+    assert (found.source, found.default_mode) == ("app/schema", "versioned")
+    assert [f.path for f in found.files] == ["app/schema/001_init.sql"]
+    with pytest.raises(BadInput) as err:
+        discover(None, tmp_path, "nowhere")
+    assert err.value.code == "no_migrations" and '"nowhere"' in err.value.message
+
+
+def test_new_migration_path(tmp_path: Path) -> None:
+    first = new_migration_path(tmp_path, "Add todos")
+    assert first.parent == tmp_path / "migrations"
+    assert re.fullmatch(r"\d{14}_add_todos\.sql", first.name)
+    write(tmp_path, "supabase/migrations/1_init.sql")
+    assert new_migration_path(tmp_path, "x").parent == tmp_path / "supabase/migrations"
+    assert new_migration_path(tmp_path, "x", "db/sql").parent == tmp_path / "db/sql"
+    for bad in ("", "../up", "a/b", "x" * 101, "é"):
+        with pytest.raises(BadInput):
+            new_migration_path(tmp_path, bad)
 
 
 def test_missing_path(tmp_path: Path) -> None:

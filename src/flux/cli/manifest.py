@@ -1,7 +1,7 @@
 """The project manifest `flux.json` at a repository root: finding, reading and writing it.
 
-It links a folder to a project (`slug`, `hash`, optional `apiUrl`, `mode`, `apiSchema`) and never
-holds secrets. Unknown keys written by other tools are preserved on rewrite.
+It links a folder to a project (`slug`, `hash`, optional `apiUrl`, `mode`, `apiSchema`), may
+name the migrations folder (`migrations`), and never holds secrets. Unknown keys written by other tools are preserved on rewrite.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flux.errors import FluxError
 from flux.jsonfile import load_json_object
 from flux.naming import PLACEHOLDER_HASH
 
@@ -43,6 +44,21 @@ class Manifest:
         return value if isinstance(value, str) and value else None
 
     @property
+    def migrations(self) -> str | None:
+        """The migrations folder the repository names (`"migrations": "<dir>"`), if any."""
+        value = self.data.get("migrations")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+            raise FluxError(
+                f'{self.path}: "migrations" must be a folder path relative to it, '
+                f"not {json.dumps(value)}",
+                code="bad_manifest",
+                hint='e.g. "migrations": "db/migrations"',
+            )
+        return value
+
+    @property
     def has_placeholder_hash(self) -> bool:
         return self.hash == PLACEHOLDER_HASH
 
@@ -66,6 +82,15 @@ def load_manifest(path: Path) -> Manifest:
 def find_manifest(start: Path) -> Manifest | None:
     path = find_manifest_path(start)
     return load_manifest(path) if path else None
+
+
+def migrations_source(cwd: Path) -> tuple[Path, str | None]:
+    """The project root (the folder of the nearest flux.json, else `cwd`) and the migrations
+    folder its flux.json names, if any: where `flux push` and `flux migration new` look."""
+    manifest = find_manifest(cwd)
+    if manifest is None:
+        return cwd, None
+    return manifest.path.parent, manifest.migrations
 
 
 def write_manifest(

@@ -20,7 +20,7 @@ import typer
 from flux.cli import output
 from flux.cli.client import ApiClient
 from flux.cli.commands.selection import ProjectOption, label
-from flux.cli.manifest import find_manifest_path
+from flux.cli.manifest import migrations_source
 from flux.cli.options import HashOption, JsonOption
 from flux.cli.project_ref import select_project
 from flux.cli.state import get_state
@@ -38,12 +38,6 @@ class PushMode(StrEnum):
     raw = "raw"
     versioned = "versioned"
     repeatable = "repeatable"
-
-
-def project_root(cwd: Path) -> Path:
-    """The folder holding the nearest flux.json, else `cwd` (discovery looks there)."""
-    manifest = find_manifest_path(cwd)
-    return manifest.parent if manifest else cwd
 
 
 def _mib(size: int) -> str:
@@ -194,7 +188,8 @@ def push(
 ) -> None:
     """Apply SQL migrations to a project: skip applied files, refuse changed ones (SPEC §7)."""
     cwd = Path.cwd()
-    discovery = discover(None if path is None else cwd / path, project_root(cwd))
+    root, configured = migrations_source(cwd)
+    discovery = discover(None if path is None else cwd / path, root, configured)
     mode_value = mode.value if mode else discovery.default_mode
     operation = "plan" if plan else "dry_run" if dry_run else "push"
     big = [f for f in discovery.files if f.oversized]
