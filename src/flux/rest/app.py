@@ -22,6 +22,7 @@ from functools import partial
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from flux.rest.auth import Authenticator, AuthResult, PoolAuthenticator
 from flux.rest.config import RestConfig
 from flux.rest.connect import connect
+from flux.rest.cors import Cors
 from flux.rest.errors import (
     ApiError,
     invalid_preferences,
@@ -47,7 +49,7 @@ from flux.rest.handlers_options import options
 from flux.rest.handlers_read import read
 from flux.rest.handlers_write import write
 from flux.rest.metrics import Metrics
-from flux.rest.request import ApiRequest, build_request
+from flux.rest.request import ApiRequest, build_request, parse_query
 from flux.rest.response import error_response
 from flux.rest.schema_cache import SchemaCache, SchemaSnapshot
 from flux.rest.shapes import ShapeCache
@@ -291,7 +293,13 @@ class RestEngine:
         mark = lap(timings, "parse", mark)
 
         if method == "OPTIONS":
-            return await options(self, schema, resource, is_rpc)
+            response = await options(self, schema, resource, is_rpc)
+            lap(timings, "response", mark)
+            return response
+        root_spec = self.config.db_root_spec
+        if resource is None and root_spec and method in _READ_METHODS:
+            resource, is_rpc = root_spec, True
+            api = replace(api, resource=root_spec, is_rpc=True, query=parse_query(api.pairs, True))
         ex = Exchange(self, request, api, auth, schema, timezone, timings, mark)
         if is_rpc:
             if method not in ("GET", "HEAD", "POST"):
@@ -330,7 +338,13 @@ def build_app(config: RestConfig) -> Starlette:
         return await engine.handle(request)
 
     methods = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT"]
-    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)], lifespan=lifespan)
+    # Pool mode answers the gateway, which applies the Service URLs' own CORS policy.
+    middleware = [] if config.pool_mode else [Middleware(Cors, config.server_cors_allowed_origins)]
+    app = Starlette(
+        routes=[Route("/{path:path}", endpoint, methods=methods)],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
     app.state.engine = engine
     app.state.reload_schema = engine.reload_schema
     return app

@@ -50,7 +50,11 @@ class RestConfig:
     server_port: int = 3000
     server_timing_enabled: bool = False
     server_max_body_size: int = 10 * 1024 * 1024  # Flux extension: larger bodies are 413
+    server_cors_allowed_origins: tuple[str, ...] = ()  # empty: any origin
     openapi_mode: str = "follow-privileges"
+    openapi_security_active: bool = False
+    openapi_server_proxy_uri: str | None = None
+    db_root_spec: str | None = None
     admin_server_port: int | None = None
     db_aggregates_enabled: bool = False
     db_plan_enabled: bool = False
@@ -66,7 +70,7 @@ class RestConfig:
 
 
 _KEYS = {f.name.replace("_", "-"): f for f in fields(RestConfig) if f.name != "app_settings"}
-_LIST_KEYS = {"db-schemas", "db-extra-search-path"}
+_LIST_KEYS = {"db-schemas", "db-extra-search-path", "server-cors-allowed-origins"}
 _ENV_ALIASES = {
     "FLUX_POOL_MODE": "pool-mode",
     "FLUX_POOL_JWT_SECRET": "pool-jwt-secret",

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from flux.rest.errors import media_type_error, openapi_disabled
 from flux.rest.exchange import Exchange
-from flux.rest.openapi import document, readable_relations_statement
+from flux.rest.openapi import document, visibility_statement
 from flux.rest.request import ApiRequest
 
 _ACCEPTED = (
@@ -27,12 +27,17 @@ async def openapi(ex: Exchange) -> Response:
         raise openapi_disabled()
     _check_media(api)
     snapshot = await ex.snapshot()
-    statement = readable_relations_statement(ex.schema, config.openapi_mode == "follow-privileges")
+    statement = visibility_statement(ex.schema, config.openapi_mode == "follow-privileges")
     tx = ex.tx(read_only=True)
     (row,) = await ex.run(tx, [statement])
-    doc = document(snapshot, json.loads(row[0]), ex.request.headers.get("host", ""))
+    doc = document(snapshot, json.loads(row[0]), config, ex.request.headers.get("host", ""))
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    response = Response(b"" if api.method == "HEAD" else body, status_code=200, media_type=None)
+    response = Response(
+        b"" if api.method == "HEAD" else body,
+        status_code=200,
+        headers=ex.profile_headers(),
+        media_type=None,
+    )
     response.headers["Content-Type"] = "application/openapi+json; charset=utf-8"
     ex.lap("response")
     return response

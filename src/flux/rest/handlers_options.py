@@ -1,4 +1,4 @@
-"""OPTIONS on a table, view or function: the `Allow` header for what it supports."""
+"""OPTIONS on the root, a table, view or function: the `Allow` header for what it supports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 
 from flux.rest.errors import invalid_resource_path, table_not_found
+from flux.rest.schema_cache import Relation
 
 if TYPE_CHECKING:
     from flux.rest.app import RestEngine
@@ -32,6 +33,19 @@ async def options(engine: RestEngine, schema: str, resource: str | None, is_rpc:
             rel = snapshot.relations.get(resource)
         if rel is None:
             raise table_not_found(schema, resource, snapshot.suggest_table(resource))
-        if not rel.is_view:
-            allow = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
-    return Response(status_code=200, headers={"Allow": allow})
+        allow = relation_allow(rel)
+    return Response(status_code=200, headers={"Allow": allow, "Access-Control-Allow-Origin": "*"})
+
+
+def relation_allow(rel: Relation) -> str:
+    """PostgREST's verbs for a relation: PUT needs a primary key plus insert and update."""
+    verbs = ["OPTIONS,GET,HEAD"]
+    if rel.insertable:
+        verbs.append("POST")
+    if rel.insertable and rel.updatable and rel.pk:
+        verbs.append("PUT")
+    if rel.updatable:
+        verbs.append("PATCH")
+    if rel.deletable:
+        verbs.append("DELETE")
+    return ",".join(verbs)

@@ -1,12 +1,13 @@
 """Per-schema introspection from pg_catalog and the bounded, non-blocking cache around it.
 
-`introspect(conn, schema)` runs five set-based catalog queries in one pipelined round trip
-and builds a `SchemaSnapshot`: relations (tables, views, columns, keys), relationships
-(many-to-one, one-to-many, one-to-one, many-to-many through junctions — also through views,
-resolved via the views' target-list origins) and routines. `SchemaCache` loads snapshots
-lazily per schema, keeps at most `max_schemas` (LRU), reloads in the background while the
-old snapshot keeps serving, and refreshes for lookup misses: a request that missed is
-answered from a snapshot whose catalog read began after the request arrived.
+`introspect(conn, schema)` runs six set-based catalog queries in one pipelined round trip
+and builds a `SchemaSnapshot`: relations (tables, views, columns, keys, what they accept),
+relationships (many-to-one, one-to-many, one-to-one, many-to-many through junctions — also
+through views, resolved via the views' target-list origins) and routines. A view's primary
+key is its base table's when the view exposes all of its columns. `SchemaCache` loads
+snapshots lazily per schema, keeps at most `max_schemas` (LRU), reloads in the background
+while the old snapshot keeps serving, and refreshes for lookup misses: a request that missed
+is answered from a snapshot whose catalog read began after the request arrived.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Column:
     position: int
     description: str | None
     enum: tuple[str, ...] = ()
+    # PostgREST's `data_type`: built-in types (and domains over them) without their modifier,
+    # e.g. "character varying", "character[]"; other types as format_type() writes them.
+    data_type: str = ""
 
 
 @dataclass(slots=True)
@@ -47,6 +51,11 @@ class Relation:
     description: str | None
     columns: dict[str, Column]
     pk: tuple[str, ...] = ()
+    # What the relation accepts (pg_relation_is_updatable for views and foreign tables,
+    # INSTEAD OF triggers included); tables always, materialized views never.
+    insertable: bool = True
+    updatable: bool = True
+    deletable: bool = True
 
     @property
     def is_view(self) -> bool:
@@ -134,18 +143,30 @@ SELECT c.oid::int8, c.relname, c.relkind, cd.description,
        CASE WHEN a.atttypid IN (1042, 1043) AND a.atttypmod > 0 THEN a.atttypmod - 4 END,
        ad2.description,
        CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder)
-                                        FROM pg_enum e WHERE e.enumtypid = t.oid) END
+                                        FROM pg_enum e WHERE e.enumtypid = t.oid) END,
+       CASE WHEN t.typtype = 'd' AND bt.typnamespace = 'pg_catalog'::regnamespace
+              THEN format_type(t.typbasetype, NULL)
+            WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, NULL)
+            ELSE format_type(a.atttypid, a.atttypmod) END
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description cd ON cd.objoid = c.oid AND cd.classoid = 'pg_class'::regclass
      AND cd.objsubid = 0
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
 LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
 LEFT JOIN pg_description ad2 ON ad2.objoid = c.oid AND ad2.classoid = 'pg_class'::regclass
      AND ad2.objsubid = a.attnum
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r','v','m','f','p')
 ORDER BY c.oid, a.attnum
+"""
+
+# Bit mask of pg_relation_is_updatable: 8 insert, 4 update, 16 delete.
+_Q_UPDATABLE = """
+SELECT c.oid::int8, pg_relation_is_updatable(c.oid::regclass, true)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('v','m','f')
 """
 
 _Q_FOREIGN_ATTS = (
@@ -282,6 +303,7 @@ def _build(
     rows_views: list,
     rows_cons: list,
     rows_routines: list,
+    rows_updatable: list,
 ) -> SchemaSnapshot:
     relations: dict[str, Relation] = {}
     oid_name: dict[int, str] = {}
@@ -300,6 +322,7 @@ def _build(
         maxlen,
         cdescr,
         enum,
+        data_type,
     ) in rows_rel:
         rel = relations.get(relname)
         if rel is None:
@@ -317,10 +340,18 @@ def _build(
                 attnum,
                 cdescr,
                 tuple(enum or ()),
+                data_type,
             )
             attnames[oid][attnum] = attname
     for relid, attnum, attname in rows_atts:
         attnames.setdefault(relid, {})[attnum] = attname
+    for oid, mask in rows_updatable:
+        rel = relations[oid_name[oid]]
+        rel.insertable, rel.updatable, rel.deletable = (
+            bool(mask & 8),
+            bool(mask & 4),
+            bool(mask & 16),
+        )
 
     # View columns resolved down to base relation columns (following chains of views).
     view_origins = {oid: view_column_origins(action) for oid, action in rows_views}
@@ -360,6 +391,11 @@ def _build(
     for oid, name in oid_name.items():
         if oid in pks:
             relations[name].pk = tuple(attnames[oid][k] for k in pks[oid])
+    for base_oid, base_reps in reps.items():
+        key = pks.get(base_oid)
+        for rep in base_reps:
+            if key and rep.is_view and all(k in rep.columns for k in key):
+                relations[rep.name].pk += tuple(rep.columns[k] for k in key)
 
     relationships: dict[str, list[Relationship]] = {}
     # junction candidates: junction rep name -> list of (constraint, target rep, columns, base oid)
@@ -460,13 +496,20 @@ def _build(
 
 
 async def introspect(conn: psycopg.AsyncConnection, schema: str) -> SchemaSnapshot:
-    """Load one schema's snapshot: five catalog queries pipelined in one round trip."""
+    """Load one schema's snapshot: six catalog queries pipelined in one round trip."""
     started = time.perf_counter()
     args = {"schema": schema}
     async with conn.pipeline():
         curs = [
             await conn.execute(q, args, prepare=False)
-            for q in (_Q_RELATIONS, _Q_FOREIGN_ATTS, _Q_VIEWDEFS, _Q_CONSTRAINTS, _Q_ROUTINES)
+            for q in (
+                _Q_RELATIONS,
+                _Q_FOREIGN_ATTS,
+                _Q_VIEWDEFS,
+                _Q_CONSTRAINTS,
+                _Q_ROUTINES,
+                _Q_UPDATABLE,
+            )
         ]
     rows = [await c.fetchall() for c in curs]
     snapshot = _build(schema, *rows)
