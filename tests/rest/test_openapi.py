@@ -9,6 +9,7 @@ import jwt
 import psycopg
 import pytest
 
+from flux.rest.config import ConfigError, build_config
 from flux.rest.openapi import default_value, swagger_format, swagger_type
 
 FIXTURE = Path(__file__).parent / "fixtures" / "openapi.sql"
@@ -288,3 +289,20 @@ async def test_root_spec_function_answers_root(docs_config, make_client, rest_db
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/json; charset=utf-8"
         assert r.json() == {"swagger": "2.0", "info": {"title": "custom"}}
+
+
+def test_openapi_and_cors_config_keys():
+    config, unknown = build_config(
+        {
+            "openapi-security-active": "true",
+            "openapi-server-proxy-uri": "http://localhost:8080/api",
+            "server-cors-allowed-origins": "http://a.example, http://b.example",
+            "db-root-spec": "root",
+        }
+    )
+    assert unknown == []
+    assert config.openapi_security_active and config.db_root_spec == "root"
+    assert config.server_cors_allowed_origins == ("http://a.example", "http://b.example")
+    for bad in ("localhost:8080", "ftp://x.example", "http://x.example:99999", "https://"):
+        with pytest.raises(ConfigError, match="Malformed proxy uri"):
+            build_config({"openapi-server-proxy-uri": bad})

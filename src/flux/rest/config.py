@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flux.errors import FluxError
 
@@ -166,6 +167,10 @@ def validate(config: RestConfig) -> None:
         raise ConfigError(f"openapi-mode must be one of {', '.join(OPENAPI_MODES)}")
     if config.db_pool < 1:
         raise ConfigError("db-pool must be at least 1")
+    if config.openapi_server_proxy_uri and not _is_proxy_uri(config.openapi_server_proxy_uri):
+        raise ConfigError(
+            "Malformed proxy uri, a correct example: https://example.com:8443/basePath"
+        )
     if not config.db_schemas and not config.pool_mode:
         raise ConfigError("db-schemas must name at least one schema")
     if config.pool_mode and not config.pool_jwt_secret:
@@ -173,6 +178,16 @@ def validate(config: RestConfig) -> None:
             "pool mode needs pool-jwt-secret",
             hint="set PGRST_POOL_JWT_SECRET or FLUX_POOL_JWT_SECRET",
         )
+
+
+def _is_proxy_uri(value: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port (openapi-server-proxy-uri)."""
+    uri = urlsplit(value)
+    try:
+        uri.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return uri.scheme.lower() in ("http", "https") and bool(uri.hostname)
 
 
 def load_config(
