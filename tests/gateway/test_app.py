@@ -20,6 +20,7 @@ from flux.gateway.activity import ActivityRecorder
 from flux.gateway.app import build_gateway_app
 from flux.gateway.directory import Directory
 from flux.gateway.limits import FailedAuthLimiter
+from flux.rest.cors import Cors
 
 from .conftest import POOL_SECRET, EchoPool, ServerThread, clear_of_window_edge
 
@@ -424,3 +425,18 @@ async def test_backend_crash_is_a_json_500(catalog, make_gateway) -> None:
     async with client(make_gateway(broken), project.host) as http:
         response = await http.get("/t", headers=project.auth())
     assert response.status_code == 500 and response.json() == {"error": "internal error"}
+
+
+async def test_v1_upstream_cors_headers_give_way_to_the_gateways(catalog, make_gateway) -> None:
+    """A v1 REST process answers browsers like PostgREST (`*`); behind the gateway the Service
+    URL's own policy applies, the same as for v2."""
+    with ServerThread(Cors(_upstream_app())) as upstream:
+        project = catalog.add_project(
+            "corsv1", mode="v1_dedicated", runner_data={"api_port": upstream.port}
+        )
+        async with client(make_gateway(), project.host) as http:
+            response = await http.get("/rest/v1/items", headers={"Origin": "https://app.example"})
+    assert response.status_code == 200 and response.headers["x-upstream"] == "yes"
+    assert response.headers.get_list("access-control-allow-origin") == ["https://app.example"]
+    exposed = response.headers.get_list("access-control-expose-headers")
+    assert len(exposed) == 1 and "Preference-Applied" in exposed[0]

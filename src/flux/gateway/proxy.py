@@ -1,7 +1,8 @@
 """v1 data path: stream a request to a dedicated project's REST process and stream back.
 
 Headers are preserved except hop-by-hop ones; `X-Forwarded-For/Host/Proto` are set. The
-upstream validates JWTs itself. An unreachable upstream is a 503, a slow one a 504, both JSON.
+upstream's CORS headers are dropped: the gateway applies the Service URL's policy to v1 and v2
+alike. The upstream validates JWTs itself. An unreachable upstream is a 503, a slow one a 504, both JSON.
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ class UpstreamProxy:
             return UPSTREAM_DOWN
         try:
             drop = _hop_by_hop(response.headers.raw)
-            headers = [(k, v) for k, v in response.headers.raw if k.decode().lower() not in drop]
+            headers = [
+                (k, v)
+                for k, v in response.headers.raw
+                if k.decode().lower() not in drop and not k.lower().startswith(b"access-control-")
+            ]
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
