@@ -67,6 +67,14 @@ def test_default_values():
     assert missing is default_value("integer", None)
 
 
+async def test_head_has_headers_only(docs_config, make_client):
+    async with make_client(docs_config) as client:
+        r = await client.head("/", headers={"Accept": "application/openapi+json"})
+    assert (r.status_code, r.content) == (200, b"")
+    assert r.headers["content-type"] == "application/openapi+json; charset=utf-8"
+    assert "content-length" not in r.headers
+
+
 async def test_info_from_schema_comment_and_defaults(docs_config, make_client):
     doc = await _doc(make_client, docs_config)
     assert doc["info"]["title"] == "Library API"

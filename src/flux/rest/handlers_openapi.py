@@ -39,6 +39,8 @@ async def openapi(ex: Exchange) -> Response:
         media_type=None,
     )
     response.headers["Content-Type"] = "application/openapi+json; charset=utf-8"
+    if api.method == "HEAD":
+        del response.headers["content-length"]  # PostgREST sends none without a body
     ex.lap("response")
     return response
 
