@@ -41,8 +41,8 @@ def docs_config(rest_db, rest_config):
         ("/returns", "OPTIONS,GET,HEAD,DELETE"),  # INSTEAD OF DELETE only
         ("/loans", "OPTIONS,GET,HEAD,POST,PATCH,DELETE"),  # partitioned, no primary key
         ("/", "OPTIONS,GET,HEAD"),
-        ("/rpc/search", "OPTIONS,GET,HEAD,POST"),
-        ("/rpc/reshelve", "OPTIONS,POST"),
+        ("/rpc/search?term=x", "OPTIONS,GET,HEAD,POST"),
+        ("/rpc/reshelve?book=1&target=fiction", "OPTIONS,POST"),
     ],
 )
 async def test_allow_header(docs_config, make_client, path, allow):
@@ -58,6 +58,15 @@ async def test_unknown_relation_is_404(docs_config, make_client):
     async with make_client(docs_config) as client:
         r = await client.options("/nothing_here")
     assert (r.status_code, r.json()["code"]) == (404, "PGRST205")
+
+
+async def test_functions_resolve_like_a_get_call(docs_config, make_client):
+    async with make_client(docs_config) as client:
+        unknown = await client.options("/rpc/nothing_here")
+        missing_argument = await client.options("/rpc/search")
+    for r in (unknown, missing_argument):
+        assert (r.status_code, r.json()["code"]) == (404, "PGRST202")
+    assert "docs.search without parameters" in missing_argument.json()["message"]
 
 
 async def test_server_timing_on_options(docs_config, make_client):

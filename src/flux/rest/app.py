@@ -293,7 +293,7 @@ class RestEngine:
         mark = lap(timings, "parse", mark)
 
         if method == "OPTIONS":
-            response = await options(self, schema, resource, is_rpc)
+            response = await options(self, schema, api)
             lap(timings, "response", mark)
             return response
         root_spec = self.config.db_root_spec

@@ -1,4 +1,8 @@
-"""OPTIONS on the root, a table, view or function: the `Allow` header for what it supports."""
+"""OPTIONS on the root, a table, view or function: the `Allow` header for what it supports.
+
+A function is looked up as a GET call with the query string's arguments (as PostgREST plans
+it), so overloads resolve and an unknown function, or one those arguments cannot call, is 404.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,34 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from flux.rest.errors import invalid_resource_path, table_not_found
-from flux.rest.schema_cache import Relation
+from flux.rest.call_plan import find_routine
+from flux.rest.errors import ApiError, table_not_found
+from flux.rest.request import ApiRequest
+from flux.rest.schema_cache import Relation, Routine, SchemaSnapshot
 
 if TYPE_CHECKING:
     from flux.rest.app import RestEngine
 
 
-async def options(engine: RestEngine, schema: str, resource: str | None, is_rpc: bool) -> Response:
+async def options(engine: RestEngine, schema: str, api: ApiRequest) -> Response:
     """200 with `Allow`; 404 for an unknown relation or function."""
+    resource = api.resource
     allow = "OPTIONS,GET,HEAD"
-    if is_rpc and resource is not None:
-        snapshot = await engine.snapshot(schema)
-        routines = snapshot.routines.get(resource) or (
-            await engine.snapshot(schema, refresh=True)
-        ).routines.get(resource)
-        if not routines:
-            raise invalid_resource_path()
-        volatile = any(r.volatility == "v" for r in routines)
-        allow = "OPTIONS,POST" if volatile else "OPTIONS,GET,HEAD,POST"
+    if api.is_rpc and resource is not None:
+        keys = tuple(dict.fromkeys(k for k, _ in api.query.rpc_args))
+
+        def routine_in(snapshot: SchemaSnapshot) -> Routine:
+            return find_routine(
+                snapshot, resource, keys, single_object=False, media="application/json", post=False
+            )[0]
+
+        try:
+            routine = routine_in(await engine.snapshot(schema))
+        except ApiError as err:
+            if err.code != "PGRST202":
+                raise
+            routine = routine_in(await engine.snapshot(schema, refresh=True))
+        allow = "OPTIONS,POST" if routine.volatility == "v" else "OPTIONS,GET,HEAD,POST"
     elif resource is not None:
         snapshot = await engine.snapshot(schema)
         rel = snapshot.relations.get(resource)
