@@ -136,6 +136,10 @@ SELECT_OK = [
         (SelectEmbed("orders", children=(col("amount", aggregate="sum"), SelectCount())),),
     ),
     ("é,名前", (col("é"), col("名前"))),
+    # what follows the last complete item is ignored, as PostgREST's parser does
+    ("id)", (col("id"),)),
+    ("a,b(c))", (col("a"), SelectEmbed("b", children=(col("c"),)))),
+    ("b(count)'", (SelectEmbed("b", children=(col("count"),)),)),
 ]
 
 
@@ -150,7 +154,6 @@ SELECT_BAD = [
     ("id,,name", 4),
     ("client(id", 10),
     ("client(id,)", 11),
-    ("id)", 3),
     ("name!hint", 5),
     ("*!hint", 2),
     ("name::", 7),
@@ -357,8 +360,8 @@ def test_error_position_counts_lines_and_tabs() -> None:
         parse_operation("in.(a,\nb")
     assert info.value.message.endswith("(line 2, column 2)")
     with pytest.raises(GrammarError) as info:
-        parse_select("\tx)")
-    assert info.value.message.endswith("(line 1, column 10)")
+        parse_select("\tx,")
+    assert info.value.message.endswith("(line 1, column 11)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,7 +624,6 @@ ORDER_BAD = [
     ("id.desc.asc", 9),
     ("id.nullsfirst.desc", 14),
     ("clients(name", 13),
-    ("id)", 3),
 ]
 
 

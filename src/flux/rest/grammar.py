@@ -540,11 +540,13 @@ def _select_forest(p: _Cursor) -> tuple[SelectItem, ...]:
 
 @_memoised
 def parse_select(value: str) -> tuple[SelectItem, ...]:
-    """Parse `select=`; an empty string selects nothing (PostgREST returns `{}` rows)."""
+    """Parse `select=`; an empty string selects nothing (PostgREST returns `{}` rows).
+
+    Like PostgREST, whatever follows the last complete item is ignored (`a,b(c))` selects
+    `a,b(c)`): clients send such strings and PostgREST answers them.
+    """
     p = _Cursor(value, f"failed to parse select parameter ({value})")
-    items = _select_forest(p)
-    p.finish('",", ")" or end of input' if p.peek() != ")" else '"," or end of input')
-    return items
+    return _select_forest(p)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,13 +17,13 @@ from flux.rest.errors import (
     ApiError,
     aggregates_not_allowed,
     not_embedded,
-    not_implemented,
     related_order_not_to_one,
     table_not_found,
     unacceptable_filter,
 )
 from flux.rest.request import ApiRequest, EmbedPath
 from flux.rest.schema_cache import Relation, Relationship, SchemaSnapshot
+from flux.rest.spread import SelectRow, SpreadColumn, is_aggregate, prepare_spreads
 
 CARDINALITY_NAMES = {
     "M2O": "many-to-one",
@@ -50,7 +50,7 @@ class ReadNode:
     name: str  # as named in the request
     alias: str | None  # SQL alias of the FROM item (None at the root)
     depth: int
-    select: list[g.SelectItem]  # SelectField / SelectCount / SelectStar
+    select: list[g.SelectItem | SelectRow]  # SelectField / SelectCount / SelectStar / SelectRow
     embeds: list[Embed] = field(default_factory=list)
     where: list[Condition] = field(default_factory=list)
     order: list[g.OrderTerm] = field(default_factory=list)
@@ -60,9 +60,9 @@ class ReadNode:
 
     @property
     def has_aggregates(self) -> bool:
-        return any(
-            isinstance(s, g.SelectCount) or (isinstance(s, g.SelectField) and s.aggregate)
-            for s in self.select
+        """Own aggregates or ones hoisted out of its to-one spreads: the node groups."""
+        return any(is_aggregate(s) for s in self.select) or any(
+            c.aggregate for e in self.embeds for c in e.columns
         )
 
 
@@ -74,10 +74,15 @@ class Embed:
     agg_alias: str
     inner: bool
     spread: bool
+    columns: list[SpreadColumn] = field(default_factory=list)  # a spread's, for its parent
 
     @property
     def empty(self) -> bool:
         return not self.node.select and not self.node.embeds
+
+    @property
+    def to_many_spread(self) -> bool:
+        return self.spread and not self.relationship.to_one
 
 
 @dataclass(slots=True)
@@ -215,10 +220,7 @@ class _Builder:
             if isinstance(item, g.SelectEmbed):
                 node.embeds.append(self.embed(node, item))
             else:
-                if (
-                    isinstance(item, g.SelectCount)
-                    or (isinstance(item, g.SelectField) and item.aggregate)
-                ) and not self.aggregates_enabled:
+                if is_aggregate(item) and not self.aggregates_enabled:
                     raise aggregates_not_allowed()
                 node.select.append(item)
         return node
@@ -230,10 +232,6 @@ class _Builder:
         child = self.node(
             target, item.relation, f"{rel.foreign_table}_{depth}", depth, item.children
         )
-        if item.spread and not rel.to_one:
-            raise not_implemented(
-                "Spread on one-to-many or many-to-many relationships is not supported"
-            )
         self.agg_counter += 1
         agg_alias = f"{parent.relation.name}_{item.relation}_{self.agg_counter}"
         return Embed(
@@ -319,6 +317,7 @@ def build_tree(
     """The read tree for `select=` (embeds resolved); `source` makes the root read a CTE."""
     root = _Builder(snapshot, aggregates_enabled).node(relation, relation.name, None, 0, select)
     root.source = source
+    prepare_spreads(root)
     return root
 
 

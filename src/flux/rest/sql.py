@@ -18,6 +18,7 @@ from flux.rest.errors import ApiError
 from flux.rest.media import JSON, Media
 from flux.rest.mutate_plan import MutatePlan
 from flux.rest.plan import Condition, Embed, NullEmbedFilter, ReadNode, ReadPlan, embed_for_order
+from flux.rest.spread import SelectRow, SpreadColumn
 
 _OPERATORS = {
     "eq": "=",
@@ -118,9 +119,11 @@ class _Builder:
         text = qualified(self.schema, node.relation.name)
         return f"{text} AS {ident(node.alias)}" if node.alias else text
 
-    def select_item(self, ref: str, item: g.SelectItem) -> str:
+    def select_item(self, ref: str, item: g.SelectItem | SelectRow) -> str:
         if isinstance(item, g.SelectStar):
             return f"{ref}.*"
+        if isinstance(item, SelectRow):
+            return f"{ref} AS {ident(item.alias)}"
         if isinstance(item, g.SelectCount):
             expr = "COUNT(*)"
             if item.cast:
@@ -188,7 +191,8 @@ class _Builder:
             ]
         return [f"{child}.{ident(fc)} = {parent_ref}.{ident(pc)}" for pc, fc in rel.columns]
 
-    def order(self, node: ReadNode, ref: str) -> str:
+    def order_terms(self, node: ReadNode, ref: str) -> list[tuple[str, str]]:
+        """(expression, ` DESC NULLS FIRST`-like suffix) per order term of the node."""
         terms = []
         for term in node.order:
             base = (
@@ -196,13 +200,25 @@ class _Builder:
                 if term.relation is None
                 else ident(embed_for_order(node, term.relation).agg_alias)
             )
-            text = self.field(base, term.field)
-            if term.direction:
-                text += " " + term.direction.upper()
-            if term.nulls:
-                text += " NULLS " + term.nulls.upper()
-            terms.append(text)
-        return "ORDER BY " + ", ".join(terms) if terms else ""
+            terms.append((self.field(base, term.field), _order_suffix(term)))
+        return terms
+
+    def group_terms(self, node: ReadNode, ref: str) -> list[str]:
+        """What a node with aggregates groups by: every other thing it selects."""
+        groups = [
+            self.field(ref, s.field)
+            if not s.cast
+            else f"CAST({self.field(ref, s.field)} AS {type_name(s.cast)})"
+            for s in node.select
+            if isinstance(s, g.SelectField) and not s.aggregate
+        ]
+        for emb in node.embeds:
+            agg = ident(emb.agg_alias)
+            if emb.spread:
+                groups.extend(_spread_ref(agg, c.name) for c in emb.columns if not c.aggregate)
+            elif not emb.empty:
+                groups.append(_embed_value(agg, emb))
+        return groups
 
     # ------------------------------------------------------------- read query
     def read(self, node: ReadNode, parent_ref: str | None = None, emb: Embed | None = None) -> str:
@@ -210,6 +226,16 @@ class _Builder:
         selects = [self.select_item(ref, s) for s in node.select]
         if not node.select and not node.embeds:
             selects = [f"{ref}.*"]
+        to_many_spread = emb is not None and emb.to_many_spread
+        if to_many_spread:
+            # its order sorts each column's array: selected here, applied by the parent's json_agg
+            assert emb is not None
+            selects.extend(
+                f"{expr} AS {ident(alias)}"
+                for (expr, _), alias in zip(
+                    self.order_terms(node, ref), _spread_order_aliases(emb), strict=True
+                )
+            )
         joins: list[str] = []
         for child in node.embeds:
             sel, join = self.embed(ref, child)
@@ -225,18 +251,12 @@ class _Builder:
         if conds:
             parts.append("WHERE " + " AND ".join(conds))
         if node.has_aggregates:
-            groups = [
-                self.field(ref, s.field)
-                if not s.cast
-                else f"CAST({self.field(ref, s.field)} AS {type_name(s.cast)})"
-                for s in node.select
-                if isinstance(s, g.SelectField) and not s.aggregate
-            ]
+            groups = self.group_terms(node, ref)
             if groups:
                 parts.append("GROUP BY " + ", ".join(groups))
-        order = self.order(node, ref)
-        if order:
-            parts.append(order)
+        if node.order and not to_many_spread:
+            terms = self.order_terms(node, ref)
+            parts.append("ORDER BY " + ", ".join(expr + suffix for expr, suffix in terms))
         if node.limit is not None:
             parts.append(f"LIMIT {int(node.limit)}")
         if node.offset:
@@ -249,21 +269,22 @@ class _Builder:
         sub = self.read(emb.node, parent_ref, emb)
         if emb.relationship.to_one:
             join = f"{kind} JOIN LATERAL ( {sub} ) AS {agg} ON TRUE"
-            if emb.empty:
-                return [], join
-            if emb.spread:
-                return [
-                    f"{agg}.{ident(n)}" if n != "*" else f"{agg}.*" for n in _output_names(emb.node)
-                ], join
-            return [f"row_to_json({agg}.*)::jsonb AS {ident(emb.key)}"], join
-        cond = f"{agg} IS NOT NULL" if emb.inner else "TRUE"
-        join = (
-            f"{kind} JOIN LATERAL ( SELECT json_agg({agg})::jsonb AS {agg} FROM ({sub} ) "
-            f"AS {agg} ) AS {agg} ON {cond}"
-        )
+        else:
+            by = _spread_order(agg, emb)
+            arrays = "".join(
+                f", COALESCE(json_agg({agg}.{ident(c.name)}{by}),'[]')::jsonb AS {ident(c.name)}"
+                for c in emb.columns
+            )
+            cond = f"{agg} IS NOT NULL" if emb.inner else "TRUE"
+            join = (
+                f"{kind} JOIN LATERAL ( SELECT json_agg({agg})::jsonb AS {agg}{arrays} "
+                f"FROM ({sub} ) AS {agg} ) AS {agg} ON {cond}"
+            )
+        if emb.spread:
+            return [_spread_column(agg, c) for c in emb.columns], join
         if emb.empty:
             return [], join
-        return [f"COALESCE( {agg}.{agg}, '[]') AS {ident(emb.key)}"], join
+        return [f"{_embed_value(agg, emb)} AS {ident(emb.key)}"], join
 
     # ------------------------------------------------------------- count query
     def count(self, node: ReadNode, parent_ref: str | None = None, emb: Embed | None = None) -> str:
@@ -289,21 +310,44 @@ class _Builder:
         return sql + (" WHERE " + " AND ".join(conds) if conds else "")
 
 
-def _output_names(node: ReadNode) -> list[str]:
-    names: list[str] = []
-    for item in node.select:
-        if isinstance(item, g.SelectStar):
-            names.append("*")
-        elif isinstance(item, g.SelectCount):
-            names.append(item.alias or "count")
-        elif isinstance(item, g.SelectField):
-            fld = item.field
-            keys = [op.key for op in fld.json_path if isinstance(op.key, str)]
-            names.append(item.alias or item.aggregate or (keys[-1] if keys else fld.name))
-    for emb in node.embeds:
-        if not emb.empty:
-            names.extend(_output_names(emb.node) if emb.spread else [emb.key])
-    return names
+def _order_suffix(term: g.OrderTerm) -> str:
+    suffix = f" {term.direction.upper()}" if term.direction else ""
+    return suffix + (f" NULLS {term.nulls.upper()}" if term.nulls else "")
+
+
+def _spread_ref(agg: str, name: str) -> str:
+    return f"{agg}.*" if name == "*" else f"{agg}.{ident(name)}"
+
+
+def _spread_column(agg: str, col: SpreadColumn) -> str:
+    """A spread's column in its parent: as it is, or under the aggregate hoisted out of it."""
+    expr = _spread_ref(agg, col.name)
+    if col.aggregate:
+        expr = f"{col.aggregate.upper()}({expr})"
+        if col.aggregate_cast:
+            expr += f"::{type_name(col.aggregate_cast)}"
+    return f"{expr} AS {ident(col.alias)}" if col.alias else expr
+
+
+def _spread_order_aliases(emb: Embed) -> list[str]:
+    """Names under which a to-many spread selects its order terms (indexed: no collisions)."""
+    return [f"{emb.agg_alias}_{t.field.name}_{i}" for i, t in enumerate(emb.node.order, 1)]
+
+
+def _spread_order(agg: str, emb: Embed) -> str:
+    """A to-many spread's order, over the terms its subquery selected for it."""
+    terms = [
+        f"{agg}.{ident(alias)}{_order_suffix(term)}"
+        for term, alias in zip(emb.node.order, _spread_order_aliases(emb), strict=True)
+    ]
+    return " ORDER BY " + ", ".join(terms) if terms else ""
+
+
+def _embed_value(agg: str, emb: Embed) -> str:
+    """The JSON value of a non-spread embed (also what grouping by that embed groups by)."""
+    if emb.relationship.to_one:
+        return f"row_to_json({agg}.*)::jsonb"
+    return f"COALESCE( {agg}.{agg}, '[]')"
 
 
 _RESPONSE_GUCS = (
