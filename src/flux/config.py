@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     push_lock_timeout: float = Field(default=30.0, gt=0)  # seconds
     control_calls_per_user: int = Field(default=4, ge=1)
     control_calls_total: int = Field(default=32, ge=1)
+    # `flux db --read-write` on v2 projects (FLUX_DB_ACCESS_ALLOW_READWRITE=1)
+    db_access_allow_readwrite: bool = False
 
     @property
     def api_base(self) -> str:

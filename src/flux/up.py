@@ -18,6 +18,7 @@ import time
 import uvicorn
 from starlette.applications import Starlette
 
+from flux.backups.artefacts import backups_root
 from flux.catalog.projects import Project
 from flux.catalog.tokens import preview
 from flux.cli.user_config import config_path, load_user_config, update_user_config
@@ -128,6 +129,8 @@ class Platform:
                 statement_timeout=s.push_statement_timeout, lock_timeout=s.push_lock_timeout
             ),
             call_limiter=CallLimiter(s.control_calls_per_user, s.control_calls_total),
+            backups_root=backups_root(self.state.home),
+            db_access_readwrite=s.db_access_allow_readwrite,
         )
 
     def data_path(self, ctx: ControlContext) -> tuple[Starlette, Starlette]:

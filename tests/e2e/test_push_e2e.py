@@ -176,7 +176,8 @@ def test_doctor_domains_rotate_lifecycle_and_nuke(flux_up, repo: Path) -> None:
     _fails(flux_up.cli("stop", cwd=repo), "v1_dedicated", "suspend/resume")
 
     _fails(flux_up.cli("nuke", cwd=repo), "--yes")
-    nuked = flux_up.cli("nuke", "--yes", cwd=repo)
+    _fails(flux_up.cli("nuke", "--yes", cwd=repo), "no restore-verified backup")
+    nuked = flux_up.cli("nuke", "--yes", "--skip-backup-check", cwd=repo)
     assert _ok(nuked).strip() == f"Deleted {slug} ({hash_})."
     assert "still links this folder" in nuked.stderr and (repo / "flux.json").exists()
     listed = json.loads(_ok(flux_up.cli("list", "--json")))

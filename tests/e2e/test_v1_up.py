@@ -59,7 +59,7 @@ def test_dedicated_project_lifecycle_through_flux_up(flux_up):
     assert [(p["slug"], p["status"]) for p in listed] == [("shop", "running")]
     assert read(creds["serviceRoleKey"]).json() == [{"id": 1, "name": "kept"}]
 
-    _ok(flux_up.cli("nuke", "shop", "--hash", h, "--yes"))
+    _ok(flux_up.cli("nuke", "shop", "--hash", h, "--yes", "--skip-backup-check"))
     assert json.loads(_ok(flux_up.cli("list", "--json")))["projects"] == []
     assert not any((flux_up.flux_home / "projects").iterdir())
     leftovers = [

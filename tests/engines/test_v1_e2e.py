@@ -142,7 +142,7 @@ def test_create_read_rls_kill_rotate_delete(platform):
     data = _project(ctx, h).runner_data
     root = engine.home / "projects" / data["dir"]
     pids = [engine.runner.info(n).pid for n in engine.runner.names()]
-    assert client.delete(f"/projects/{h}").status_code == 200
+    assert client.delete(f"/projects/{h}?skipBackupCheck=true").status_code == 200
     assert not root.exists()
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     assert port_is_free(data["pg_port"]) and port_is_free(data["api_port"])
@@ -185,7 +185,7 @@ def test_lifecycle_routes_status_env_and_audit(platform):
         actions = [e["action"] for e in audit.entries(conn, tenant_id=_project(ctx, h).tenant_id)]
     for action in ("stop", "start", "repair", "suspend", "resume"):
         assert f"project.{action}" in actions
-    client.delete(f"/projects/{h}")
+    client.delete(f"/projects/{h}?skipBackupCheck=true")
 
 
 def test_v2_projects_suspend_but_have_no_processes(platform):
@@ -203,7 +203,7 @@ def test_v2_projects_suspend_but_have_no_processes(platform):
     assert client.post(f"/projects/{h}/lifecycle", json={"action": "resume"}).json()["status"] == (
         "active"
     )
-    client.delete(f"/projects/{h}")
+    client.delete(f"/projects/{h}?skipBackupCheck=true")
 
 
 def test_platform_restart_restores_running_projects(platform, tmp_path):

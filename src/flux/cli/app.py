@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from flux.cli import output
 from flux.cli.commands import (
     auth,
+    backup,
     dashboard,
     doctor,
     domains,
@@ -76,6 +77,7 @@ for module in (
     secrets,
     env,
     lifecycle,
+    backup,
     domains,
     doctor,
     plans,

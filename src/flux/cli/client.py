@@ -8,7 +8,11 @@ stderr with the bearer token and secret-bearing fields redacted.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +21,9 @@ from flux.cli.settings import CliSettings
 from flux.errors import FluxError
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# backups, restores and dumps of large databases: the server bounds them itself
+LONG_TIMEOUT = httpx.Timeout(6 * 3600.0, connect=5.0)
+CHUNK = 1 << 20
 REDACTED = "***"
 _SECRET_KEYS = {"token", "jwtsecret", "password", "anonkey", "servicerolekey", "secret", "secrets"}
 
@@ -75,15 +82,54 @@ class ApiClient:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one request; the decoded JSON object on 2xx, a FluxError otherwise."""
+        with self._transport_errors(method, path):
+            if body is not None:
+                self._debug(f"  body: {json.dumps(redact(body))}")
+            response = self._http.request(method, path, json=body)
+        return self._answer(response, f"{self.settings.api_base}/cli/v1/{path}")
+
+    def upload(self, path: str, source: Path) -> dict[str, Any]:
+        """POST a file's bytes (streamed) to `path`; the JSON answer."""
+
+        def chunks() -> Iterator[bytes]:
+            with open(source, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+        headers = {"Content-Type": "application/octet-stream"}
+        with self._transport_errors("POST", path):
+            response = self._http.post(path, content=chunks(), headers=headers)
+        return self._answer(response, f"{self.settings.api_base}/cli/v1/{path}")
+
+    def download(self, path: str, target: Path) -> int:
+        """GET `path` into `target` (created 0600, replaced only when complete); bytes."""
+        partial = target.with_name(f".{target.name}.partial")
+        with self._transport_errors("GET", path), self._http.stream("GET", path) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._answer(response, f"{self.settings.api_base}/cli/v1/{path}")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            size = 0
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in response.iter_bytes(CHUNK):
+                        handle.write(chunk)
+                        size += len(chunk)
+                os.replace(partial, target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+        return size
+
+    @contextmanager
+    def _transport_errors(self, method: str, path: str) -> Iterator[None]:
         url = f"{self.settings.api_base}/cli/v1/{path}"
         self._debug(f"→ {method} {url}")
         for name, value in self._http.headers.items():
             shown = "Bearer ***" if name.lower() == "authorization" else value
             self._debug(f"  {name}: {shown}")
-        if body is not None:
-            self._debug(f"  body: {json.dumps(redact(body))}")
         try:
-            response = self._http.request(method, path, json=body)
+            yield
         except httpx.ConnectError as exc:
             raise FluxError(
                 f"control plane not reachable at {self.settings.api_base}",
@@ -100,6 +146,9 @@ class ApiClient:
             raise FluxError(
                 f"request to {url} failed: {exc}", code="http_error", hint="check FLUX_API_BASE"
             ) from exc
+
+    def _answer(self, response: httpx.Response, url: str) -> dict[str, Any]:
+        """The decoded JSON object of a 2xx response, a FluxError otherwise."""
         payload = self._decode(response)
         self._debug(f"← {response.status_code} {json.dumps(redact(payload))}")
         if response.status_code == 401:

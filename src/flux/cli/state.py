@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
 import typer
 
-from flux.cli.client import ApiClient
+from flux.cli.client import TIMEOUT, ApiClient
 from flux.cli.settings import CliSettings, Flags, resolve_settings
 
 
@@ -23,8 +24,8 @@ class CliState:
             self._settings = resolve_settings(self.flags)
         return self._settings
 
-    def client(self) -> ApiClient:
-        return ApiClient(self.settings)
+    def client(self, timeout: httpx.Timeout = TIMEOUT) -> ApiClient:
+        return ApiClient(self.settings, timeout=timeout)
 
 
 def get_state(ctx: typer.Context) -> CliState:

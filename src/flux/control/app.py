@@ -24,6 +24,7 @@ from flux.availability import is_disconnect
 from flux.catalog.users import User
 from flux.control import projects as svc
 from flux.control.auth import authenticate
+from flux.control.backups import register_backup_routes, require_verified_backup
 from flux.control.context import ControlContext
 from flux.control.doctor import register_doctor_routes
 from flux.control.domains import register_domain_routes
@@ -134,9 +135,15 @@ def _project_routes(router: APIRouter) -> None:
         return {"project": svc.summarize(ctx, svc.get_owned(ctx, user, hash_))}
 
     @router.delete("/projects/{hash_}")
-    def destroy(hash_: str, request: Request, user: User = Depends(authenticate)) -> dict:
+    def destroy(
+        hash_: str,
+        request: Request,
+        skipBackupCheck: bool = False,  # noqa: N803 (the API's query parameter)
+        user: User = Depends(authenticate),
+    ) -> dict:
         ctx: ControlContext = request.app.state.ctx
         project = svc.get_owned(ctx, user, hash_)
+        require_verified_backup(ctx, user, project, skip=skipBackupCheck, action="delete")
         svc.delete_project(ctx, user, project)
         return {"deleted": True, "slug": project.slug, "hash": project.hash}
 
@@ -177,5 +184,9 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     register_doctor_routes(router)
     register_token_routes(router)
     register_plan_routes(router)
+    # binary bodies (archive uploads): not JSON, so not a CheckedRoute
+    raw_router = APIRouter(prefix="/api/cli/v1", dependencies=[Depends(bounded_call)])
+    register_backup_routes(router, raw_router)
     app.include_router(router)
+    app.include_router(raw_router)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flux.catalog.db import Catalog
 from flux.catalog.projects import Project
@@ -24,6 +25,10 @@ class ControlContext:
     default_mode: str = "v2_shared"
     push_limits: PushLimits = field(default_factory=PushLimits)
     call_limiter: CallLimiter = field(default_factory=CallLimiter)
+    # where backup artefacts live (flux.backups.artefacts.backups_root)
+    backups_root: Path = field(default_factory=lambda: Path("backups"))
+    # `flux db --read-write` hands out writable logins only when the operator allows it
+    db_access_readwrite: bool = False
     # called after a project's routing/auth data changed (gateway cache eviction)
     on_project_changed: list[Callable[[Project], None]] = field(default_factory=list)
     # called after a project's schema changed (REST schema-cache reload)

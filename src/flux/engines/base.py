@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from flux.backups.spec import DatabaseSpec
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
 
@@ -35,3 +36,6 @@ class Engine(Protocol):
 
     def credentials(self, project: Project) -> dict:
         """Engine-aware credentials (secrets included; the caller decides who sees them)."""
+
+    def backup_spec(self, project: Project) -> DatabaseSpec:
+        """The project's database as backups and restores see it (flux.backups)."""

@@ -60,6 +60,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from flux.backups.spec import PROJECT_DB, DatabaseSpec
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
 from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
@@ -300,6 +301,15 @@ REVOKE ALL ON FUNCTION flux.create_extension(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION flux.create_extension(text) TO {OWNER};
 """
 
+# A disposable database (restore checks) with the platform's schemas of a project database.
+_DISPOSABLE_DATABASE = f"""
+CREATE SCHEMA flux AUTHORIZATION postgres;
+REVOKE ALL ON SCHEMA flux FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA flux TO {OWNER};
+CREATE SCHEMA extensions AUTHORIZATION postgres;
+REVOKE ALL ON SCHEMA extensions FROM PUBLIC;
+GRANT USAGE ON SCHEMA extensions TO PUBLIC;
+"""
 
 _SECRET_KEYS = {"owner_password", "authenticator_password"}
 _LEGACY_OWNER_KEY = "superuser_password"  # an older Flux handed the superuser out under it
@@ -430,6 +440,23 @@ class DedicatedEngine:
         """Stop both processes, remove the folder and the socket folder. Idempotent."""
         with self._lock(project):
             self._teardown(project)
+
+    def backup_spec(self, project: Project) -> DatabaseSpec:
+        """The whole database: dumped by the superuser, restored by the owner."""
+        if self.status(project) != RUNNING:
+            raise Conflict(
+                f"the database of {project.slug!r} is not running",
+                hint="start it first: `flux start`",
+            )
+        return DatabaseSpec(
+            kind=PROJECT_DB,
+            platform_conninfo=self._cluster(project).socket_conninfo(DATABASE),
+            schema=API_SCHEMA,
+            ledger_key=API_SCHEMA,
+            disposable_sql=_DISPOSABLE_DATABASE,
+            owner_conninfo=self.admin_conninfo(project),
+            disposable_owner=OWNER,
+        )
 
     def credentials(self, project: Project) -> dict:
         data = project.runner_data

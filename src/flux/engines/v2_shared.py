@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from flux.backups.spec import TENANT_EXPORT, DatabaseSpec
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
 from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
@@ -142,6 +143,27 @@ def provision_statements(
     ]
 
 
+def disposable_tenant_sql(names: TenantNames) -> str:
+    """A disposable database laid out like the shared one for one tenant (restore checks)."""
+    schema, role, ddl = (
+        sql.Identifier(n).as_string(None)
+        for n in (names.schema, names.runtime_role, names.ddl_role)
+    )
+    return (
+        AUTH_SCHEMA_SQL
+        + f"""
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+CREATE SCHEMA {schema} AUTHORIZATION {ddl};
+GRANT USAGE ON SCHEMA {schema} TO {role};
+ALTER DEFAULT PRIVILEGES FOR ROLE {ddl} IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role};
+ALTER DEFAULT PRIVILEGES FOR ROLE {ddl} IN SCHEMA {schema} GRANT EXECUTE ON FUNCTIONS TO {role};
+ALTER DEFAULT PRIVILEGES FOR ROLE {ddl} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+GRANT USAGE ON SCHEMA auth TO {role}, {ddl};
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO {role}, {ddl};
+"""
+    )
+
+
 class SharedEngine:
     """v2_shared on one shared database reachable through `conninfo` (a superuser)."""
 
@@ -183,6 +205,18 @@ class SharedEngine:
                 if exists:
                     conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+    def backup_spec(self, project: Project) -> DatabaseSpec:
+        names = names_for(project)
+        return DatabaseSpec(
+            kind=TENANT_EXPORT,
+            platform_conninfo=self.conninfo,
+            schema=names.schema,
+            ledger_key=names.schema,
+            disposable_sql=disposable_tenant_sql(names),
+            ddl_role=names.ddl_role,
+            runtime_role=names.runtime_role,
+        )
 
     def credentials(self, project: Project) -> dict:
         return {

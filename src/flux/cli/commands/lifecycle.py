@@ -9,12 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from flux.cli import output
-from flux.cli.commands.confirm import confirm_by_typing
+from flux.cli.client import LONG_TIMEOUT, ApiClient
+from flux.cli.commands.backup import take_backup
+from flux.cli.commands.confirm import confirm_by_typing, interactive
 from flux.cli.commands.selection import ProjectOption, choose, label
 from flux.cli.manifest import find_manifest
 from flux.cli.options import HashOption, JsonOption, SlugArgument
 from flux.cli.project_ref import ProjectRef, describe
 from flux.cli.state import get_state
+from flux.errors import FluxError
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -87,26 +90,56 @@ def nuke(
     hash_: HashOption = None,
     yes: YesOption = False,
     skip_backup_check: Annotated[
-        bool, typer.Option(help="Delete even without a recent verified backup.")
+        bool, typer.Option(help="Delete even without a recent verified backup (audited).")
+    ] = False,
+    backup: Annotated[
+        bool, typer.Option("--backup", help="Take a verified backup first (kept after delete).")
     ] = False,
     json_: JsonOption = False,
 ) -> None:
-    """Delete a project and everything it holds (asks you to type the slug unless --yes)."""
-    with get_state(ctx).client() as client:
+    """Delete a project and everything it holds (asks you to type the slug unless --yes).
+
+    Refused without a restore-verified backup newer than the last push; on a terminal it
+    offers to take one."""
+    with get_state(ctx).client(LONG_TIMEOUT) as client:
         ref = choose(client, slug, project, hash_)
         if not yes:
             name = ref.slug or str(describe(client, ref.hash).get("slug"))
             output.note(f"This permanently deletes {name} ({ref.hash}) and all its data.")
             confirm_by_typing(name, f"Type the project slug ({name}) to confirm", "delete it")
+        if backup:
+            take_backup(client, ref)
         path = f"projects/{ref.hash}" + ("?skipBackupCheck=true" if skip_backup_check else "")
-        with output.working(f"Deleting {label(ref)}"):
-            answer = client.request("DELETE", path)
+        answer = _delete(client, ref, path, offer_backup=not yes and not backup)
     slug = answer.get("slug") or ref.slug
     if json_:
         output.print_json(answer)
     else:
         output.line(f"Deleted {slug} ({answer.get('hash', ref.hash)}).")
     _notify_manifest(ref, slug)
+
+
+def _delete(client: ApiClient, ref: ProjectRef, path: str, *, offer_backup: bool) -> dict:
+    """DELETE the project; refused by the backup gate, offer (on a terminal) to take one."""
+    try:
+        with output.working(f"Deleting {label(ref)}"):
+            return client.request("DELETE", path)
+    except FluxError as refused:
+        if refused.status != 409 or not offer_backup or not interactive():
+            raise
+        output.note(refused.message)
+        if not typer.confirm("Take a verified backup now, then delete?", default=True):
+            raise
+    backup = take_backup(client, ref)
+    if backup.get("state") != "verified":
+        raise FluxError(
+            f"the backup did not verify ({backup.get('label')}): {backup.get('error')}",
+            code="backup_failed",
+            hint="nothing was deleted",
+        )
+    output.note(f"Backup {backup.get('id')} is Restorable.")
+    with output.working(f"Deleting {label(ref)}"):
+        return client.request("DELETE", path)
 
 
 def register(app: typer.Typer) -> None:
