@@ -309,7 +309,7 @@ def check_claims(claims: dict[str, Any], audience: str | None, now: float | None
             auds = aud
         else:
             raise jwt_claims_error("The JWT 'aud' claim must be a string or an array of strings")
-        if audience is not None and audience not in auds:
+        if audience is not None and auds and audience not in auds:  # [] names no audience
             raise jwt_claims_error("JWT not in audience")
 
 
@@ -354,7 +354,9 @@ class Authenticator:
             if self._anon is None:
                 raise jwt_token_required()
             role = self._anon
-        return self._verified.remember(token, AuthResult.of(role, claims, True))
+        # as PostgREST: a token whose role is the anonymous one is not authenticated (a
+        # permission error is then 401, not 403)
+        return self._verified.remember(token, AuthResult.of(role, claims, role != self._anon))
 
 
 class PoolAuthenticator:

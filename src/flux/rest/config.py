@@ -92,11 +92,11 @@ def _parse_value(key: str, raw: str) -> object:
     kind = _KEYS[key].type
     if key in _LIST_KEYS:
         return tuple(s.strip() for s in raw.split(",") if s.strip())
+    if raw.strip() == "" and "None" in str(kind):
+        return None  # an empty optional setting is unset, as PostgREST reads it
     if "bool" in str(kind):
         return _parse_bool(key, raw)
     if "int" in str(kind):
-        if raw.strip() == "" and "None" in str(kind):
-            return None
         try:
             return int(raw)
         except ValueError:
