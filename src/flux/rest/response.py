@@ -256,6 +256,7 @@ def error_response(error: ApiError, verbosity: str = "verbose", head: bool = Fal
     body = error.body(verbosity)
     response = Response(b"" if head else body, status_code=error.status, media_type=None)
     response.headers["Content-Type"] = JSON_TYPE
+    response.headers["Proxy-Status"] = f"PostgREST; error={error.code}"
     for key, val in error.headers.items():
         response.headers[key] = val
     return response

@@ -13,7 +13,6 @@ is answered from a snapshot whose catalog read began after the request arrived.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import itertools
 import time
 from collections import OrderedDict
@@ -23,6 +22,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import psycopg
+
+from flux.rest.similarity import closest
+
+# a table name at least this similar to a missing one is offered as a hint, as PostgREST does
+TABLE_HINT_SIMILARITY = 0.75
 
 Cardinality = Literal["M2O", "O2M", "O2O", "M2M"]
 
@@ -119,8 +123,7 @@ class SchemaSnapshot:
     serial: int = field(default_factory=itertools.count(1).__next__)  # identity for caches
 
     def suggest_table(self, name: str) -> str | None:
-        found = difflib.get_close_matches(name, list(self.relations), n=1, cutoff=0.75)
-        return found[0] if found else None
+        return closest(name, self.relations, TABLE_HINT_SIMILARITY)
 
 
 # ----------------------------------------------------------------- catalog queries
