@@ -24,7 +24,7 @@ from flux.rest.grammar import (
     parse_limit_key,
     parse_logic_key,
     parse_logic_tree,
-    parse_non_negative_int,
+    parse_integer,
     parse_offset_key,
     parse_operation,
     parse_order,
@@ -666,15 +666,17 @@ def test_embed_key_error() -> None:
     assert info.value.message.startswith('"failed to parse tree path (a!.order)"')
 
 
-@pytest.mark.parametrize(("text", "expected"), [("0", 0), ("10", 10), (" 7 ", 7), ("0010", 10)])
-def test_parse_non_negative_int(text: str, expected: int) -> None:
-    assert parse_non_negative_int(text, "limit") == expected
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", 0), ("10", 10), (" 7 ", 7), ("0010", 10), ("-4", -4)]
+)
+def test_parse_integer(text: str, expected: int) -> None:
+    assert parse_integer(text, "limit") == expected
 
 
-@pytest.mark.parametrize("text", ["", "-1", "1.5", "abc", "1e3", "١٢", "+1", "1 2"])
-def test_parse_non_negative_int_errors(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "-", "--1", "1.5", "abc", "1e3", "١٢", "+1", "1 2", "- 1"])
+def test_parse_integer_errors(text: str) -> None:
     with pytest.raises(GrammarError) as info:
-        parse_non_negative_int(text, "offset")
+        parse_integer(text, "offset")
     assert info.value.code == "PGRST100"
     assert info.value.message.startswith(f'"failed to parse offset parameter ({text})"')
 

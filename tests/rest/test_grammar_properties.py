@@ -31,7 +31,7 @@ from flux.rest.grammar import (
     parse_limit_key,
     parse_logic_key,
     parse_logic_tree,
-    parse_non_negative_int,
+    parse_integer,
     parse_offset_key,
     parse_operation,
     parse_order,
@@ -60,7 +60,7 @@ PARSERS: list[Callable[[str], object]] = [
     parse_accept,
     lambda s: parse_logic_tree("or", False, s),
     lambda s: parse_logic_tree("and", True, s),
-    lambda s: parse_non_negative_int(s, "limit"),
+    lambda s: parse_integer(s, "limit"),
     lambda s: parse_prefer([s, s]),
 ]
 
@@ -348,4 +348,4 @@ def test_range_round_trip(lower: int, size: int) -> None:
 @SETTINGS
 @given(st.integers(0, 10**18))
 def test_non_negative_int_round_trip(n: int) -> None:
-    assert parse_non_negative_int(str(n), "limit") == n
+    assert parse_integer(str(n), "limit") == n

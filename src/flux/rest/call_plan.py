@@ -17,7 +17,7 @@ from flux.rest import grammar as g
 from flux.rest.errors import ApiError
 from flux.rest.media import Kind as MediaKind
 from flux.rest.payload import Payload
-from flux.rest.plan import ReadNode, build_tree, place_params, root_range
+from flux.rest.plan import ReadNode, build_tree, cap_embeds, place_params, root_range
 from flux.rest.request import ApiRequest
 from flux.rest.schema_cache import Column, Relation, Routine, RoutineParam, SchemaSnapshot
 
@@ -234,6 +234,7 @@ def plan_call(
         )
         place_params(read, request, include_root=True)
     read.offset, read.limit = root_range(q.offset.get(()), q.limit.get(()), request.range, max_rows)
+    cap_embeds(read, max_rows)
     read_only = not post or routine.volatility != "v"
     return CallPlan(
         snapshot.schema,

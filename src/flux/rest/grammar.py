@@ -52,7 +52,7 @@ __all__ = [
     "parse_limit_key",
     "parse_logic_key",
     "parse_logic_tree",
-    "parse_non_negative_int",
+    "parse_integer",
     "parse_offset_key",
     "parse_operation",
     "parse_order",
@@ -893,13 +893,17 @@ def parse_offset_key(key: str) -> tuple[str, ...] | None:
     return _embed_key(key, "offset")
 
 
-def parse_non_negative_int(value: str, what: str) -> int:
-    """`limit=10` / `offset=0`: digits (blanks around allowed) or GrammarError PGRST100."""
+def parse_integer(value: str, what: str) -> int:
+    """`limit=10` / `offset=-4`: an optional `-` then digits (blanks around allowed), or
+    GrammarError PGRST100. The sign is the caller's to judge (a negative limit is a 416)."""
     stripped = value.strip(" \t")
-    if stripped.isascii() and stripped.isdigit():
+    digits = stripped[1:] if stripped.startswith("-") else stripped
+    if digits.isascii() and digits.isdigit():
         return int(stripped)
     p = _Cursor(value, f"failed to parse {what} parameter ({value})")
     p.skip_ws()
+    if p.peek() == "-":
+        p.i += 1
     while p.peek() and "0" <= p.peek() <= "9":
         p.i += 1
     p.fail("digit")

@@ -29,8 +29,12 @@ async def read(ex: Exchange) -> Response:
     total, page_total, body, guc_h, guc_s = rows[-1]
     if plan.count in ("planned", "estimated"):
         planned = int(rows[0][0][0]["Plan"]["Plan Rows"])
-        if plan.count == "planned" or total is None or total > (plan.max_rows or 0):
+        if plan.count == "planned":
             total = planned
+        elif plan.max_rows is None or total > plan.max_rows:
+            # as PostgREST: the planner's guess only when the (max-rows bounded) count
+            # reached the limit, and only when it is greater
+            total = max(total, planned)
     response = ex.rows_response(
         ReadResult(total, page_total, body, guc_h, guc_s),
         lower=plan.root.offset,
@@ -49,8 +53,6 @@ def _plan_read(ex: Exchange, api: ApiRequest, snapshot: SchemaSnapshot) -> ReadP
         aggregates_enabled=config.db_aggregates_enabled,
         max_rows=ex.max_rows,
     )
-    if plan.count == "estimated" and plan.max_rows is None:
-        plan.count = "exact"
     return plan
 
 

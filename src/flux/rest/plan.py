@@ -306,6 +306,16 @@ def root_range(
     return lower, final_limit
 
 
+def cap_embeds(node: ReadNode, max_rows: int | None) -> None:
+    """db-max-rows bounds every embedded to-many list too, as PostgREST bounds every node."""
+    if max_rows is None:
+        return
+    for emb in node.embeds:
+        limit = emb.node.limit
+        emb.node.limit = max_rows if limit is None else min(limit, max_rows)
+        cap_embeds(emb.node, max_rows)
+
+
 def build_tree(
     snapshot: SchemaSnapshot,
     relation: Relation,
@@ -366,4 +376,5 @@ def plan_read(
     place_params(root, request, include_root=True)
     q = request.query
     root.offset, root.limit = root_range(q.offset.get(()), q.limit.get(()), request.range, max_rows)
+    cap_embeds(root, max_rows)
     return ReadPlan(snapshot.schema, root, request.preferences.count, max_rows)

@@ -113,9 +113,12 @@ def parse_query(pairs: Iterable[tuple[str, str]], is_rpc: bool = False) -> Query
             elif (path := g.parse_order_key(key)) is not None:
                 params.order[path] = g.parse_order(value)
             elif (path := g.parse_limit_key(key)) is not None:
-                params.limit[path] = g.parse_non_negative_int(value, "limit")
+                params.limit[path] = g.parse_integer(value, "limit")
+                if params.limit[path] < 0:
+                    raise invalid_range("Limit should be greater than or equal to zero.")
             elif (path := g.parse_offset_key(key)) is not None:
-                params.offset[path] = g.parse_non_negative_int(value, "offset")
+                # as PostgREST: a negative offset does not move the lower bound
+                params.offset[path] = max(g.parse_integer(value, "offset"), 0)
             elif (logic := g.parse_logic_key(key)) is not None:
                 path, operator, negated = logic
                 params.logic.append((path, g.parse_logic_tree(operator, negated, value)))

@@ -423,7 +423,7 @@ def read_statement(plan: ReadPlan, media: Media = JSON) -> Statement:
     """The main statement: total (when counting exactly), page total, body, response GUCs."""
     b = _Builder(plan.schema)
     total = "null::bigint"
-    if plan.count == "exact":
+    if plan.count == "exact" or (plan.count == "estimated" and plan.max_rows is None):
         total = f"(SELECT pg_catalog.count(*) FROM ({b.count(plan.root)}) _postgrest_c)"
     elif plan.count == "estimated" and plan.max_rows is not None:
         total = (
