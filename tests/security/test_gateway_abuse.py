@@ -21,7 +21,7 @@ from flux.gateway.limits import FAILED_AUTH_PER_MINUTE
 
 from .conftest import Platform, Tenant
 
-AUTH_401 = {"error": "authorization required"}
+AUTH_401 = "authorization required"  # the `error` key of every gateway 401
 INVALID_JSON = {
     "code": "PGRST102",
     "message": "Empty or invalid json",
@@ -53,9 +53,9 @@ def test_token_less_flood_spends_the_clients_budget_not_the_projects(platform, v
         statuses = [r.status_code for r in answers]
         assert set(statuses) == {401, 429}, set(statuses)
         limited = next(r for r in answers if r.status_code == 429)
-        assert limited.json() == {"error": "too many unauthorized requests"}
+        assert limited.json()["error"] == "too many unauthorized requests"
         assert 1 <= int(limited.headers["retry-after"]) <= 60
-        assert all(r.json() == AUTH_401 for r in answers if r.status_code == 401)
+        assert all(r.json()["error"] == AUTH_401 for r in answers if r.status_code == 401)
         # A real token from the flooding address is verified first: still served.
         served = attacker.get(f"{victim.url}/notes?select=id", headers=victim.headers())
         assert served.status_code == 200, served.text
@@ -90,7 +90,7 @@ def test_wrong_typed_time_claims_are_401_on_every_use(platform, victim, time_cla
     for _ in range(3):
         res = platform.get(victim, "notes?select=id", headers=headers)
         assert res.status_code == 401, res.text
-        assert res.json() == AUTH_401
+        assert res.json()["error"] == AUTH_401
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ pool ASGI app with the route prefix removed, `Authorization` replaced by a bridg
 profile headers set to the tenant schema. One access-log line per request; tokens are never
 logged or echoed. Every 503 leaving the gateway carries `Retry-After` (the pool's own 503s
 while the shared database restarts included), so clients back off instead of hammering.
+Refusals are PostgREST-shaped (`error` plus code/message/details/hint, `Proxy-Status`); the
+codes are listed in rejections.py and docs/gateway.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +30,6 @@ from flux.gateway.bridge import BridgeMinter
 from flux.gateway.directory import CatalogUnavailable, Directory, ProjectRoute
 from flux.gateway.hosts import Route, parse_route
 from flux.gateway.limits import (
-    BODY_TOO_LARGE,
     FailedAuthLimiter,
     InFlight,
     RateLimiter,
@@ -38,7 +38,14 @@ from flux.gateway.limits import (
 )
 from flux.gateway.proxy import UpstreamProxy
 from flux.gateway.redislink import RedisLink
-from flux.gateway.rejections import CATALOG_DOWN, NOT_FOUND, Reject, unavailable
+from flux.gateway.rejections import (
+    BODY_TOO_LARGE,
+    CATALOG_DOWN,
+    INTERNAL,
+    NOT_FOUND,
+    Reject,
+    unavailable,
+)
 
 access_log = logging.getLogger("flux.gateway.access")
 log = logging.getLogger("flux.gateway")
@@ -53,7 +60,6 @@ _PREFLIGHT_HEADERS = (
     b"apikey, x-client-info"
 )
 NO_POOL = unavailable("project unavailable", "no_pool", 5)
-INTERNAL = Reject(500, "internal error", "internal_error")
 _Forward = Callable[[Receive, Send], Awaitable[Reject | None]]
 _RETRY_AFTER = (b"retry-after", b"1")
 
@@ -84,17 +90,18 @@ def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
     ]
 
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]
-) -> None:
-    payload = json.dumps(body).encode()
+async def _send_reject(send: Send, reject: Reject) -> None:
+    """The refusal as JSON (see rejections.py for the body and codes)."""
+    payload = reject.body()
+    headers = [(k.lower().encode(), v.encode()) for k, v in reject.headers.items()]
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": reject.status,
             "headers": [
                 (b"content-type", b"application/json; charset=utf-8"),
                 (b"content-length", str(len(payload)).encode()),
+                (b"proxy-status", reject.proxy_status().encode()),
                 *headers,
             ],
         }
@@ -177,14 +184,13 @@ class Gateway:
             reject = await self._handle(scope, receive, send_out, outcome, origin)
             if reject is not None:
                 outcome.reason = reject.reason
-                headers = [(k.lower().encode(), v.encode()) for k, v in reject.headers.items()]
-                await _send_json(send_out, reject.status, {"error": reject.error}, headers)
+                await _send_reject(send_out, reject)
         except Exception:
             outcome.reason = INTERNAL.reason
             log.exception("gateway request failed (project %s)", outcome.hash)
             if outcome.status != 0:
                 raise  # mid-response: let the server abort the connection
-            await _send_json(send_out, INTERNAL.status, {"error": INTERNAL.error}, [])
+            await _send_reject(send_out, INTERNAL)
         finally:
             access_log.info(
                 "%s %s %s %d %.2fms %s",

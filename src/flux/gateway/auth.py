@@ -2,7 +2,9 @@
 
 `exp` is required and must be in the future (30 s leeway); `nbf`/`iat` are honoured with the
 same leeway. The `role` claim may be absent, `authenticated`, or the tenant's own runtime role;
-anything else is refused. Every failure is a 401 `Reject` whose reason names the cause.
+anything else is refused. Every failure is a 401 `Reject` whose reason names the cause and
+whose code and message are PostgREST's for it (PGRST302 no token, PGRST301 undecodable or
+bad signature, PGRST303 refused claims).
 
 Only the signature check is left to PyJWT. The claims are parsed by the REST engine's strict
 `parse_claims` (no NaN/Infinity, bounded nesting, encodable strings) and `exp`/`nbf`/`iat` must
@@ -25,6 +27,7 @@ from flux.gateway.rejections import Reject, unauthorized
 from flux.rest.auth import is_numeric_date, parse_claims
 
 LEEWAY_SECONDS = 30
+MISSING_TOKEN = unauthorized("missing_token", "PGRST302", "Anonymous access is disabled")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
@@ -45,23 +48,27 @@ def verify_project_jwt(
     """The verified claims of the request's project JWT, or a 401 Reject."""
     token = bearer_token(authorization)
     if token is None:
-        return unauthorized("missing_token")
+        return MISSING_TOKEN
     try:
         payload = jwt.api_jws.decode(token, secret, algorithms=["HS256"])
     except jwt.InvalidSignatureError:
-        return unauthorized("bad_signature")
+        return unauthorized("bad_signature", "PGRST301", "JWT cryptographic operation failed")
     except jwt.PyJWTError:
-        return unauthorized("invalid_token")
+        return unauthorized("invalid_token", "PGRST301", "JWT couldn't be decoded")
     claims = parse_claims(payload)
-    if claims is None or any(
-        name in claims and not is_numeric_date(claims[name]) for name in _TIME_CLAIMS
-    ):
-        return unauthorized("invalid_token")
+    if claims is None:
+        return unauthorized("invalid_token", "PGRST303", "Parsing claims failed")
+    for name in _TIME_CLAIMS:
+        if name in claims and not is_numeric_date(claims[name]):
+            message = f"The JWT '{name}' claim must be a number"
+            return unauthorized("invalid_token", "PGRST303", message)
     if "exp" not in claims:
-        return unauthorized("invalid_token")
+        return unauthorized("invalid_token", "PGRST303", "The JWT must have an 'exp' claim")
     now = time.time()
-    if any(name in claims and claims[name] > now + LEEWAY_SECONDS for name in ("nbf", "iat")):
-        return unauthorized("token_not_yet_valid")
+    if "nbf" in claims and claims["nbf"] > now + LEEWAY_SECONDS:
+        return unauthorized("token_not_yet_valid", "PGRST303", "JWT not yet valid")
+    if "iat" in claims and claims["iat"] > now + LEEWAY_SECONDS:
+        return unauthorized("token_not_yet_valid", "PGRST303", "JWT issued at future")
     return _check_expiry(claims, now) or _check_role(claims, tenant_role)
 
 
@@ -69,14 +76,15 @@ def _check_expiry(claims: dict[str, Any], now: float) -> Reject | None:
     """`exp` (a number, checked on first sight) against `now` with the leeway. The only time
     claim re-checked on reuse: `nbf`/`iat` passed once and time only moves forward."""
     if claims["exp"] <= now - LEEWAY_SECONDS:
-        return unauthorized("token_expired")
+        return unauthorized("token_expired", "PGRST303", "JWT expired")
     return None
 
 
 def _check_role(claims: dict[str, Any], tenant_role: str) -> dict[str, Any] | Reject:
     role = claims.get("role")
     if role is not None and role not in ("authenticated", tenant_role):
-        return unauthorized("foreign_role")
+        message = "The JWT 'role' claim is not a role of this project"
+        return unauthorized("foreign_role", "PGRST303", message)
     return claims
 
 
@@ -92,7 +100,7 @@ class TokenVerifier:
     ) -> dict[str, Any] | Reject:
         token = bearer_token(authorization)
         if token is None:
-            return unauthorized("missing_token")
+            return MISSING_TOKEN
         key = (secret, token)
         claims = self._verified.get(key)
         if claims is None:

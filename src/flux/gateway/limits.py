@@ -13,7 +13,6 @@ only ever turns a 401 into a 429: a valid token is verified first and never meet
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import math
 import time
@@ -21,22 +20,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from flux.gateway.redislink import RedisLink
-from flux.gateway.rejections import Reject, unavailable
+from flux.gateway.rejections import (
+    BAD_CONTENT_LENGTH,
+    BODY_TOO_LARGE,
+    Reject,
+    too_many,
+    too_many_unauthorized,
+    unavailable,
+)
 
 WINDOW_SECONDS = 60
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BLOCKED_STATUSES = frozenset({"suspended", "stopped", "deleting", "deleted", "failed"})
-BODY_TOO_LARGE = Reject(413, "request body too large", "body_too_large")
 # Refused-at-verification requests one client address may send per minute, all projects
 # together: far above what a client sends while it refreshes an expired token, and a 429 costs
 # a legitimate client nothing it had (the request failed authentication anyway).
 FAILED_AUTH_PER_MINUTE = 120
 FAILED_AUTH_CLIENTS = 65_536  # addresses counted apart per window in process; then shared
 _OVERFLOW_KEY = "*"
-
-
-def _too_many(retry_after: int) -> Reject:
-    return Reject(429, "rate limit exceeded", "rate_limited", {"Retry-After": str(retry_after)})
 
 
 def _window(now: float) -> tuple[int, int]:
@@ -90,7 +91,7 @@ class RateLimiter:
         count = await self._redis_incr(project, window) if self._redis else None
         if count is None:
             count = self._local.incr(project, window)
-        return _too_many(retry_after) if count > limit else None
+        return too_many(retry_after) if count > limit else None
 
     async def _redis_incr(self, project: str, window: int) -> int | None:
         assert self._redis is not None
@@ -142,9 +143,7 @@ class FailedAuthLimiter:
         reject = await self._counter.check(client_key(client), self.limit, now)
         if reject is None:
             return None
-        return dataclasses.replace(
-            reject, error="too many unauthorized requests", reason="failed_auth_limited"
-        )
+        return too_many_unauthorized(reject)
 
 
 class InFlight:
@@ -157,7 +156,7 @@ class InFlight:
     def acquire(self, project: str) -> Reject | None:
         active = self._active.get(project, 0)
         if active >= self.cap:
-            return unavailable("too many concurrent requests", "in_flight_cap", 1)
+            return unavailable("too many concurrent requests", "in_flight_cap", 1, "PGRSTG05")
         self._active[project] = active + 1
         return None
 
@@ -178,7 +177,9 @@ def check_state(
     if lifecycle_state == "archived":
         return unavailable("project unavailable", "project_archived", 30)
     if maintenance and method in WRITE_METHODS:
-        return unavailable("project in maintenance, writes are disabled", "maintenance", 30)
+        return unavailable(
+            "project in maintenance, writes are disabled", "maintenance", 30, "PGRSTG04"
+        )
     return None
 
 
@@ -187,7 +188,7 @@ def check_body_size(content_length: str | None, limit: int) -> Reject | None:
     if content_length is None:
         return None
     if not content_length.isdigit():
-        return Reject(400, "invalid content-length", "bad_content_length")
+        return BAD_CONTENT_LENGTH
     if int(content_length) > limit:
         return BODY_TOO_LARGE
     return None

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from flux.gateway.rejections import Reject, unavailable
+from flux.gateway.rejections import UPSTREAM_TIMEOUT, Reject, unavailable
 
 HOP_BY_HOP = frozenset(
     {
@@ -29,7 +29,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 UPSTREAM_DOWN = unavailable("project unavailable", "upstream_down", 5)
-UPSTREAM_TIMEOUT = Reject(504, "upstream timeout", "upstream_timeout")
 
 
 def _hop_by_hop(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
