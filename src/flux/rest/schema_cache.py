@@ -142,7 +142,15 @@ WITH RECURSIVE closure(oid) AS (
 _Q_RELATIONS = """
 SELECT c.oid::int8, c.relname, c.relkind, cd.description,
        a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.attnotnull,
-       pg_get_expr(ad.adbin, ad.adrelid),
+       CASE
+         WHEN a.attidentity = 'd' THEN (
+           SELECT format('nextval(%%L)', d.objid::regclass) FROM pg_depend d
+           WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i')
+         WHEN a.attgenerated = 's' THEN NULL
+         WHEN ad.adbin IS NULL AND t.typbasetype <> 0 THEN pg_get_expr(t.typdefaultbin, 0)
+         ELSE pg_get_expr(ad.adbin, ad.adrelid)
+       END,
        CASE WHEN a.atttypid IN (1042, 1043) AND a.atttypmod > 0 THEN a.atttypmod - 4 END,
        ad2.description,
        CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder)
