@@ -148,7 +148,6 @@ SELECT c.oid::int8, c.relname, c.relkind, cd.description,
            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
              AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i')
          WHEN a.attgenerated = 's' THEN NULL
-         WHEN ad.adbin IS NULL AND t.typbasetype <> 0 THEN pg_get_expr(t.typdefaultbin, 0)
          ELSE pg_get_expr(ad.adbin, ad.adrelid)
        END,
        CASE WHEN a.atttypid IN (1042, 1043) AND a.atttypmod > 0 THEN a.atttypmod - 4 END,
