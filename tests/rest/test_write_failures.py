@@ -133,7 +133,8 @@ async def test_rls_with_check(client, rest_db):
         ("application/json", b"\xff\xfe", "Empty or invalid json"),
         ("text/plain", b"k=v", "Content-Type not acceptable: text/plain"),
         ("application/xml", b"<a/>", "Content-Type not acceptable: application/xml"),
-        ("text/csv", b"k,v\nx", "Invalid CSV body"),
+        ("text/csv", b"k,v\nx", "All lines must have same number of fields"),
+        ("text/csv", b"k,v\nx,y,z", "All lines must have same number of fields"),
     ],
 )
 async def test_invalid_bodies_are_pgrst102(client, rest_db, content_type, body, message):

@@ -132,13 +132,11 @@ def _csv_payload(text: str) -> Payload:
         return Payload("[]", (), False, media="text/csv")
     header = rows[0]
     body = []
-    for number, row in enumerate(rows[1:], 2):
+    for row in rows[1:]:
         if not row:
             continue
-        if len(row) != len(header):
-            raise invalid_body(
-                "Invalid CSV body", f"line {number}: expected {len(header)} fields, got {len(row)}"
-            )
+        if len(row) != len(header):  # PostgREST's (cassava's) message, no details
+            raise invalid_body("All lines must have same number of fields")
         body.append({k: (None if v == "NULL" else v) for k, v in zip(header, row, strict=True)})
     return Payload(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
