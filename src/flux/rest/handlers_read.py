@@ -41,6 +41,7 @@ async def read(ex: Exchange) -> Response:
         media=media,
         applied=applied,
     )
+    response.headers["Content-Location"] = api.content_location()
     ex.lap("response")
     return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
 
 from flux.rest import grammar as g
 from flux.rest.errors import ApiError, invalid_range
@@ -43,6 +44,15 @@ class ApiRequest:
     profile: str | None  # Accept-Profile / Content-Profile header
     is_rpc: bool = False
     pairs: tuple[tuple[str, str], ...] = ()  # the query string as received
+
+    def content_location(self) -> str:
+        """`/<resource>?<query>` with the parameters sorted by name (stable) and re-encoded as
+        PostgREST's canonical query string (`Content-Location` of a read)."""
+        path = "/" + quote(self.resource or "", safe="")
+        if not self.pairs:
+            return path
+        ordered = sorted(self.pairs, key=lambda kv: kv[0])
+        return path + "?" + "&".join(f"{quote_plus(k, '')}={quote_plus(v, '')}" for k, v in ordered)
 
     def headers_json(self) -> str:
         return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
