@@ -41,7 +41,16 @@ class NullEmbedFilter:
     negated: bool  # True for not.is.null (keep rows that have the embed)
 
 
-Condition = g.Filter | g.LogicTree | NullEmbedFilter
+@dataclass(frozen=True, slots=True)
+class PlacedLogic:
+    """An `or=(...)`/`and=(...)` tree whose leaves may test embedded resources for null."""
+
+    operator: str
+    children: tuple[Condition, ...]
+    negated: bool = False
+
+
+Condition = g.Filter | g.LogicTree | NullEmbedFilter | PlacedLogic
 
 
 @dataclass(slots=True)
@@ -269,6 +278,16 @@ def _place_filter(node: ReadNode, flt: g.Filter) -> Condition:
     return NullEmbedFilter(emb.agg_alias, keep_present)
 
 
+def _place_logic(node: ReadNode, tree: g.LogicTree) -> PlacedLogic:
+    """A logic tree whose leaves naming an embed become null tests on it (PostgREST allows
+    `or=(clients.not.is.null,...)`-style `is.null`/`not.is.null` there, nothing else)."""
+    children = tuple(
+        _place_logic(node, c) if isinstance(c, g.LogicTree) else _place_filter(node, c)
+        for c in tree.children
+    )
+    return PlacedLogic(tree.operator, children, tree.negated)
+
+
 def _resolve_orders(node: ReadNode) -> None:
     for term in node.order:
         if term.relation is None:
@@ -344,7 +363,8 @@ def place_params(root: ReadNode, request: ApiRequest, *, include_root: bool) -> 
             node.where.append(_place_filter(node, flt))
     for path, tree in q.logic:
         if path or include_root:
-            _node_at(root, path).where.append(tree)
+            node = _node_at(root, path)
+            node.where.append(_place_logic(node, tree) if node.embeds else tree)
     for path, terms in q.order.items():
         if path or include_root:
             node = _node_at(root, path)

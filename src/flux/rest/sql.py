@@ -10,6 +10,7 @@ identifiers and JSON keys are quoted here and nowhere else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flux.rest import grammar as g
@@ -168,13 +169,22 @@ class _Builder:
                 sql = f"{expr} {_OPERATORS[name]} {self.param(value)}"
         return f"NOT {sql}" if op.negated else sql
 
-    def condition(self, ref: str, cond: Condition) -> str:
+    def condition(
+        self,
+        ref: str,
+        cond: Condition,
+        null_embed: Callable[[NullEmbedFilter], str] | None = None,
+    ) -> str:
+        """SQL of a condition; `null_embed` renders embed null tests where no lateral join
+        holds the embed (the count query's EXISTS)."""
         if isinstance(cond, NullEmbedFilter):
+            if null_embed is not None:
+                return null_embed(cond)
             return f"{ident(cond.agg_alias)} IS {'' if cond.negated else 'NOT '}DISTINCT FROM NULL"
         if isinstance(cond, g.Filter):
             return self.operation(self.field(ref, cond.field), cond.operation)
         joiner = " AND " if cond.operator == "and" else " OR "
-        inner = joiner.join(self.condition(ref, c) for c in cond.children)
+        inner = joiner.join(self.condition(ref, c, null_embed) for c in cond.children)
         return f"{'NOT ' if cond.negated else ''}({inner})"
 
     def join_conditions(self, parent_ref: str, emb: Embed) -> list[str]:
@@ -290,15 +300,12 @@ class _Builder:
     def count(self, node: ReadNode, parent_ref: str | None = None, emb: Embed | None = None) -> str:
         """`SELECT 1 FROM ...` with the node's filters; inner embeds become EXISTS."""
         ref = self.ref(node)
-        conds = []
-        for c in node.where:
-            if isinstance(c, NullEmbedFilter):
-                child = next(e for e in node.embeds if e.agg_alias == c.agg_alias)
-                conds.append(
-                    f"{'' if c.negated else 'NOT '}EXISTS ({self.count(child.node, ref, child)})"
-                )
-            else:
-                conds.append(self.condition(ref, c))
+
+        def exists(c: NullEmbedFilter) -> str:
+            child = next(e for e in node.embeds if e.agg_alias == c.agg_alias)
+            return f"{'' if c.negated else 'NOT '}EXISTS ({self.count(child.node, ref, child)})"
+
+        conds = [self.condition(ref, c, exists) for c in node.where]
         for child in node.embeds:
             if child.inner:
                 conds.append(f"EXISTS ({self.count(child.node, ref, child)})")
