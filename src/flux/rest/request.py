@@ -6,6 +6,7 @@ surface as `ApiError`s (400 PGRST100, 416 PGRST103) built from `GrammarError`s.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,19 +47,24 @@ class ApiRequest:
     pairs: tuple[tuple[str, str], ...] = ()  # the query string as received
 
     def content_location(self) -> str:
-        """`/<resource>?<query>` with the parameters sorted by name (stable) and re-encoded as
-        PostgREST's canonical query string (`Content-Location` of a read)."""
-        path = "/" + quote(self.resource or "", safe="")
-        if not self.pairs:
-            return path
-        ordered = sorted(self.pairs, key=lambda kv: kv[0])
-        return path + "?" + "&".join(f"{quote_plus(k, '')}={quote_plus(v, '')}" for k, v in ordered)
+        return content_location(self.resource or "", self.pairs)
 
     def headers_json(self) -> str:
         return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
 
     def cookies_json(self) -> str:
         return json.dumps(self.cookies, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=4096)  # clients repeat their reads: keep the hot path cheap
+def content_location(resource: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """`/<resource>?<query>` with the parameters sorted by name (stable) and re-encoded as
+    PostgREST's canonical query string (`Content-Location` of a read)."""
+    path = "/" + quote(resource, safe="")
+    if not pairs:
+        return path
+    ordered = sorted(pairs, key=lambda kv: kv[0])
+    return path + "?" + "&".join(f"{quote_plus(k, '')}={quote_plus(v, '')}" for k, v in ordered)
 
 
 def grammar_error(exc: g.GrammarError) -> ApiError:
