@@ -369,8 +369,13 @@ _INSERTED = (
 _ROWS = "pgrst_rows"
 
 
-def body_expr(media: Media, *, scalar: bool = False, single: bool = False) -> str:
-    """The body column: JSON built by json_agg, CSV, GeoJSON or a raw scalar aggregate."""
+def body_expr(
+    media: Media, *, scalar: bool = False, single: bool = False, explained: bool = False
+) -> str:
+    """The body column: JSON built by json_agg, CSV, GeoJSON or a raw scalar aggregate.
+
+    JSON is cast to text so the driver hands it over unparsed; an `explained` statement (a
+    plan request) never returns rows, so it keeps PostgREST's expression, as its plan shows."""
     if media.kind == "csv":
         return (
             "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r)::text "
@@ -397,7 +402,7 @@ def body_expr(media: Media, *, scalar: bool = False, single: bool = False) -> st
     )
     if media.strip_nulls:
         agg = f"json_strip_nulls({agg})"
-    return f"coalesce({agg}, '{empty}')::text"
+    return f"coalesce({agg}, '{empty}')" + ("" if explained else "::text")
 
 
 def _final(ctes: list[str], select_sql: str, columns: str, media: Media) -> str:
@@ -440,7 +445,7 @@ def read_statement(plan: ReadPlan, media: Media = JSON) -> Statement:
     out = _target(media)
     columns = (
         f"{total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
-        f"{body_expr(out)} AS body, {_RESPONSE_GUCS}"
+        f"{body_expr(out, explained=media.kind == 'plan')} AS body, {_RESPONSE_GUCS}"
     )
     return _statement(_final([], b.read(plan.root), columns, out), b, media)
 
@@ -615,7 +620,7 @@ def mutate_statement(plan: MutatePlan, media: Media = JSON) -> Statement:
     b = _Builder(plan.schema)
     cte = f"pgrst_source AS ({_mutation(b, plan)})"
     out = _target(media)
-    body = body_expr(out) if plan.read is not None else "''"
+    body = body_expr(out, explained=media.kind == "plan") if plan.read is not None else "''"
     select_sql = b.read(plan.read) if plan.read is not None else "SELECT * FROM pgrst_source"
     location = _location(plan.location) if plan.location else _NO_LOCATION
     inserted = (
@@ -665,7 +670,12 @@ def call_statement(plan: CallPlan, media: Media = JSON) -> Statement:
     if plan.count == "exact":
         total = f"(SELECT pg_catalog.count(*) FROM ({b.count(plan.read)}) _postgrest_c)"
     out = _target(media)
-    body = body_expr(out, scalar=plan.scalar or plan.returns_void, single=plan.single)
+    body = body_expr(
+        out,
+        scalar=plan.scalar or plan.returns_void,
+        single=plan.single,
+        explained=media.kind == "plan",
+    )
     columns = (
         f"{total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, "
         f"{body} AS body, {_RESPONSE_GUCS}"
