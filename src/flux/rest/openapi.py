@@ -158,7 +158,7 @@ def _fk_notes(snapshot: SchemaSnapshot, rel: Relation) -> dict[str, str]:
 
 
 def _property(col: Column, is_pk: bool, fk_note: str | None) -> dict[str, Any]:
-    pg_type = col.data_type or col.type
+    pg_type = col.data_type or col.type  # columns built outside the catalog have no data_type
     prop: dict[str, Any] = {}
     default = default_value(pg_type, col.default)
     if default is not _NO_DEFAULT:

@@ -154,17 +154,15 @@ SELECT c.oid::int8, c.relname, c.relkind, cd.description,
        ad2.description,
        CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder)
                                         FROM pg_enum e WHERE e.enumtypid = t.oid) END,
-       CASE WHEN t.typtype = 'd' AND bt.typnamespace = 'pg_catalog'::regnamespace
-              THEN format_type(t.typbasetype, NULL)
-            WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, NULL)
-            ELSE format_type(a.atttypid, a.atttypmod) END
+       CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, NULL)
+            WHEN t.typtype = 'd' THEN (SELECT format_type(bt.oid, NULL) FROM pg_type bt
+              WHERE bt.oid = t.typbasetype AND bt.typnamespace = 'pg_catalog'::regnamespace) END
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description cd ON cd.objoid = c.oid AND cd.classoid = 'pg_class'::regclass
      AND cd.objsubid = 0
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
 LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
 LEFT JOIN pg_description ad2 ON ad2.objoid = c.oid AND ad2.classoid = 'pg_class'::regclass
      AND ad2.objsubid = a.attnum
@@ -350,7 +348,7 @@ def _build(
                 attnum,
                 cdescr,
                 tuple(enum or ()),
-                data_type,
+                data_type or typ,
             )
             attnames[oid][attnum] = attname
     for relid, attnum, attname in rows_atts:
