@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     control_calls_total: int = Field(default=32, ge=1)
     # `flux db --read-write` on v2 projects (FLUX_DB_ACCESS_ALLOW_READWRITE=1)
     db_access_allow_readwrite: bool = False
+    # how often `flux up` drops expired database logins and checks backup schedules
+    housekeeping_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def api_base(self) -> str:

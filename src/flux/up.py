@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -25,6 +26,7 @@ from flux.cli.user_config import config_path, load_user_config, update_user_conf
 from flux.config import Settings
 from flux.control.app import build_control_app
 from flux.control.context import ControlContext
+from flux.control.db_access import sweep as sweep_db_access
 from flux.control.lifecycle import restore_dedicated
 from flux.control.limits import CallLimiter
 from flux.embedded import (
@@ -46,6 +48,8 @@ from flux.platform_supervisor import PlatformSupervisor
 from flux.rest.app import build_app
 from flux.rest.config import RestConfig
 from flux.rest.server import tune_garbage_collector
+
+log = logging.getLogger(__name__)
 
 SCHEMA_RELOAD_TIMEOUT = 10.0
 # The shared pool's connections, and how many of them one project may hold at once: a slow
@@ -204,8 +208,20 @@ class Platform:
         self.publish_admin_token()
         self._banner()
         restoring = asyncio.create_task(self._restore_dedicated(ctx))
+        housekeeping = asyncio.create_task(self._housekeeping(ctx))
         await asyncio.gather(*tasks)
         restoring.cancel()
+        housekeeping.cancel()
+
+    async def _housekeeping(self, ctx: ControlContext) -> None:
+        """Periodic platform chores off the request path: expired database logins dropped
+        (their sessions ended), scheduled backups taken."""
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_seconds)
+            try:
+                await asyncio.to_thread(sweep_db_access, ctx)
+            except Exception as exc:  # the next round tries again
+                log.warning("database login sweep failed: %s", exc)
 
     async def _restore_dedicated(self, ctx: ControlContext) -> None:
         """Bring back the dedicated projects that were running when Flux last stopped."""

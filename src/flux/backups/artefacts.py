@@ -28,8 +28,14 @@ def artefact_path(root: Path, tenant_id: uuid.UUID, backup_id: uuid.UUID) -> Pat
 
 
 def private_folder(path: Path) -> Path:
-    """Create `path` (and parents) 0700 and narrow it if it exists wider."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create `path` 0700 (and any missing parent, 0700 too); narrow `path` if it is wider."""
+    for folder in [*reversed(path.parents), path]:
+        if not folder.exists():
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:  # created meanwhile by another request
+                continue
+            os.chmod(folder, 0o700)  # whatever the umask
     os.chmod(path, 0o700)
     return path
 

@@ -35,6 +35,7 @@ from flux.backups.spec import DatabaseSpec
 from flux.backups.toc import Entry, write_list
 from flux.backups.tools import first_error, secret_free, tool, tool_env
 from flux.errors import FluxError
+from flux.postgres.logins import drop_login, password_clause
 
 RESTORE_TIMEOUT = 3 * 3600
 
@@ -42,11 +43,6 @@ RESTORE_TIMEOUT = 3 * 3600
 class RestoreFailed(FluxError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message, code="restore_failed", hint=hint, status=409)
-
-
-def _role_password_sql(conn: psycopg.Connection, role: str, password: str) -> sql.Composed:
-    verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
-    return sql.SQL("PASSWORD {}").format(sql.Literal(verifier.decode()))
 
 
 @contextmanager
@@ -66,7 +62,7 @@ def tenant_login(
             ).format(
                 sql.Identifier(role),
                 sql.Literal(until),
-                _role_password_sql(conn, role, password),
+                password_clause(conn, role, password),
                 sql.Identifier(spec.ddl_role),
             )
         )
@@ -82,27 +78,6 @@ def tenant_login(
             yield make_conninfo(**params)
         finally:
             drop_login(conn, role)
-
-
-def drop_login(conn: psycopg.Connection, role: str) -> None:
-    """End a login's sessions and drop it with whatever it was granted (autocommit conn)."""
-    conn.execute(
-        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity"
-        " WHERE usename = %s",
-        (role,),
-    )
-    for db in conn.execute(
-        "SELECT datname FROM pg_catalog.pg_database d WHERE datallowconn AND"
-        " pg_catalog.has_database_privilege(%s, d.oid, 'CONNECT')",
-        (role,),
-    ).fetchall():
-        conn.execute(
-            sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
-                sql.Identifier(db[0]), sql.Identifier(role)
-            )
-        )
-    conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
-    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 def run_script(

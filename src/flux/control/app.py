@@ -26,6 +26,8 @@ from flux.control import projects as svc
 from flux.control.auth import authenticate
 from flux.control.backups import register_backup_routes, require_verified_backup
 from flux.control.context import ControlContext
+from flux.control.db_access import install as install_db_access
+from flux.control.db_access import register_db_routes, revoke_all
 from flux.control.doctor import register_doctor_routes
 from flux.control.domains import register_domain_routes
 from flux.control.inputs import CheckedRoute
@@ -144,6 +146,7 @@ def _project_routes(router: APIRouter) -> None:
         ctx: ControlContext = request.app.state.ctx
         project = svc.get_owned(ctx, user, hash_)
         require_verified_backup(ctx, user, project, skip=skipBackupCheck, action="delete")
+        revoke_all(ctx, project)
         svc.delete_project(ctx, user, project)
         return {"deleted": True, "slug": project.slug, "hash": project.hash}
 
@@ -187,6 +190,8 @@ def build_control_app(ctx: ControlContext) -> FastAPI:
     # binary bodies (archive uploads): not JSON, so not a CheckedRoute
     raw_router = APIRouter(prefix="/api/cli/v1", dependencies=[Depends(bounded_call)])
     register_backup_routes(router, raw_router)
+    register_db_routes(router)
+    install_db_access(ctx)
     app.include_router(router)
     app.include_router(raw_router)
     return app

@@ -8,15 +8,14 @@ skips it, which is audited too. After a successful verification, retention keeps
 `FLUX_BACKUP_KEEP` backups of the project (never the newest verified one).
 
 Restores replace the project's data in one transaction (`flux.backups.restore`); afterwards
-the REST schema cache is reloaded and temporary database logins get their privileges on the
-restored objects again (`flux.control.db_access`).
+`ControlContext.schema_changed` runs: the REST schema cache is reloaded and temporary
+database logins get their privileges on the restored objects again (`flux.control.db_access`).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,9 +46,6 @@ LABELS = {
 NO_BACKUPS = "No backups"
 UPLOAD_MAX_BYTES = int(os.environ.get("FLUX_BACKUP_UPLOAD_MAX_BYTES", str(8 << 30)))
 UPLOAD_CHUNK = 1 << 20
-
-# after_restore hooks: called with (ctx, project) once a restore committed
-after_restore: list[Callable[[ControlContext, Project], None]] = []
 
 
 def keep_count() -> int:
@@ -337,9 +333,7 @@ def restore_backup(
         _amend(ctx, entry, outcome="failed", error=message)
         raise
     _amend(ctx, entry, outcome="done")
-    ctx.schema_changed(project)
-    for hook in after_restore:
-        hook(ctx, project)
+    ctx.schema_changed(project)  # REST schema cache; live database logins' privileges
     tables = backup.meta.get("tables") or {}
     return {
         "restored": True,

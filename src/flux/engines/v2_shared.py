@@ -18,6 +18,9 @@ memberships has nothing to escape to, whatever runs when.
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -25,6 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from flux.backups.spec import TENANT_EXPORT, DatabaseSpec
 from flux.catalog.plans import Plan
 from flux.catalog.projects import Project
+from flux.engines import access_roles
 from flux.engines.auth_sql import AUTH_SCHEMA_SQL, ensure_roles_sql
 from flux.engines.base import TenantNames
 from flux.engines.catalog_privacy import hide_tenant_definitions
@@ -217,6 +221,48 @@ class SharedEngine:
             ddl_role=names.ddl_role,
             runtime_role=names.runtime_role,
         )
+
+    def open_access(
+        self, project: Project, *, read_write: bool, valid_until: datetime
+    ) -> dict[str, str | int]:
+        """A temporary login for `flux db` (flux.engines.access_roles); its connection fields."""
+        names = names_for(project)
+        role = access_roles.new_role_name(names)
+        password = secrets.token_urlsafe(24)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            access_roles.create(
+                conn,
+                names,
+                self.dbname,
+                role,
+                password,
+                read_write=read_write,
+                valid_until=valid_until,
+            )
+        port = conninfo_to_dict(self.conninfo).get("port") or "5432"
+        return {
+            "user": role,
+            "password": password,
+            "host": "127.0.0.1",
+            "port": int(port),
+            "database": self.dbname,
+        }
+
+    def close_access(self, role: str) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            access_roles.drop(conn, role)
+
+    def refresh_access(self, project: Project, role: str, *, read_write: bool) -> None:
+        """Privileges on objects created since the role was (a push or a restore)."""
+        schema = names_for(project).schema
+        with psycopg.connect(self.conninfo, autocommit=True) as conn, conn.transaction():
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                for statement in access_roles.grant_statements(schema, role, read_write):
+                    conn.execute(statement)
+
+    def expired_access(self) -> list[str]:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            return access_roles.expired(conn)
 
     def credentials(self, project: Project) -> dict:
         return {
