@@ -25,6 +25,7 @@ from flux.catalog.tokens import preview
 from flux.cli.user_config import config_path, load_user_config, update_user_config
 from flux.config import Settings
 from flux.control.app import build_control_app
+from flux.control.backups import run_schedule as run_backup_schedule
 from flux.control.context import ControlContext
 from flux.control.db_access import sweep as sweep_db_access
 from flux.control.lifecycle import restore_dedicated
@@ -52,6 +53,7 @@ from flux.rest.server import tune_garbage_collector
 log = logging.getLogger(__name__)
 
 SCHEMA_RELOAD_TIMEOUT = 10.0
+BACKUP_SCHEDULE_CHECK = 60.0  # seconds between looks for projects due a scheduled backup
 # The shared pool's connections, and how many of them one project may hold at once: a slow
 # project gets 503s at its cap instead of starving the others.
 POOL_CONNECTIONS = 20
@@ -216,12 +218,19 @@ class Platform:
     async def _housekeeping(self, ctx: ControlContext) -> None:
         """Periodic platform chores off the request path: expired database logins dropped
         (their sessions ended), scheduled backups taken."""
+        next_schedule = 0.0
         while True:
             await asyncio.sleep(self.settings.housekeeping_seconds)
             try:
                 await asyncio.to_thread(sweep_db_access, ctx)
             except Exception as exc:  # the next round tries again
                 log.warning("database login sweep failed: %s", exc)
+            if time.monotonic() >= next_schedule:
+                next_schedule = time.monotonic() + BACKUP_SCHEDULE_CHECK
+                try:
+                    await asyncio.to_thread(run_backup_schedule, ctx)
+                except Exception as exc:
+                    log.warning("backup schedule round failed: %s", exc)
 
     async def _restore_dedicated(self, ctx: ControlContext) -> None:
         """Bring back the dedicated projects that were running when Flux last stopped."""

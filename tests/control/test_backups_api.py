@@ -151,3 +151,26 @@ def test_bad_ids_and_corrupt_artefacts(backups_api, tmp_path: Path):
     assert refused.status_code == 409 and "not restorable" in refused.json()["error"]
     download = api.get(f"/projects/{h}/backups/{backup['id']}/download")
     assert download.status_code == 409 and "checksum" in download.json()["error"]
+
+
+def test_schedule_and_retention(backups_api, control, embedded, monkeypatch):
+    from flux.control.backups import run_schedule
+
+    api = backups_api
+    _, catalog = embedded
+    h = api.post("/create", json={"name": "scheduled"}).json()["project"]["hash"]
+    _push(api, h, "0001.sql", "create table t (id int primary key); insert into t values (1);")
+    assert h not in run_schedule(control)  # a new project is not due before one interval
+    with catalog.transaction() as conn:
+        conn.execute(
+            "update projects set created_at = now() - interval '2 days' where hash = %s", (h,)
+        )
+    assert h in run_schedule(control)
+    listed = api.get(f"/projects/{h}/backups").json()
+    assert [(b["trigger"], b["label"]) for b in listed["backups"]] == [("schedule", "Restorable")]
+    assert h not in run_schedule(control)  # its newest backup is fresh
+
+    monkeypatch.setenv("FLUX_BACKUP_KEEP", "2")
+    ids = [api.post(f"/projects/{h}/backups").json()["backup"]["id"] for _ in range(2)]
+    kept = [b["id"] for b in api.get(f"/projects/{h}/backups").json()["backups"]]
+    assert kept == list(reversed(ids))

@@ -1,17 +1,26 @@
 """Issue 13, as a user checks it: a v2 and a v1 project through the real `flux up` and CLI get
 tables with data, backups that become Restorable, damage, a restore that finds every row (and
-the REST API serving the restored shape), and `nuke` refusing without a verified backup."""
+the REST API serving the restored shape), and `nuke` refusing without a verified backup;
+then `flux db shell` read-only (writes refused, another tenant's schema and the catalog
+unreadable), read-write with the operator switch (data writable, DDL refused), and a login
+that expired can no longer connect."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import signal
 import time
 from pathlib import Path
 
 import httpx
 import jwt
+import psycopg
 import pytest
+
+from flux.devserver import FluxUp
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +71,7 @@ def _create(flux_up, name: str, mode: str) -> tuple[str, dict]:
 
 
 def _push(flux_up, folder: Path, name: str, h: str, file: str, sql: str) -> None:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / file).write_text(sql)
     _ok(flux_up.cli("push", str(folder / file), "-p", name, "--hash", h))
 
@@ -139,3 +148,80 @@ def test_backup_damage_restore_every_row_back(flux_up, tmp_path: Path, mode: str
     _fails(flux_up.cli("nuke", name, "--hash", h, "--yes"), "older than its last push")
     _ok(flux_up.cli("nuke", name, "--hash", h, "--yes", "--backup"))
     assert json.loads(_ok(flux_up.cli("list", "--json")))["projects"] == []
+
+
+class _SwitchedOn(FluxUp):
+    """`flux up` run by an operator who allows read-write database logins."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **super().env,
+            "FLUX_DB_ACCESS_ALLOW_READWRITE": "1",
+            "FLUX_HOUSEKEEPING_SECONDS": "1",
+        }
+
+
+@pytest.fixture
+def operator_up(tmp_path: Path, pg_templates: Path):
+    platform = _SwitchedOn(tmp_path, pg_templates)
+    platform.start()
+    yield platform
+    if platform.proc is not None:
+        platform.stop()
+    for pid in platform.postgres_pids():
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def _psql(flux_up, name: str, h: str, sql: str, *flags: str):
+    return flux_up.cli(
+        "db",
+        "shell",
+        "-p",
+        name,
+        "--hash",
+        h,
+        *flags,
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-A",
+        "-t",
+        "-c",
+        sql,
+    )
+
+
+def test_db_shell_read_only_read_write_and_expiry(operator_up, tmp_path: Path) -> None:
+    up = operator_up
+    h, _ = _create(up, "shelly", "v2_shared")
+    other, _ = _create(up, "neighbour", "v2_shared")
+    _push(up, tmp_path / "migrations", "shelly", h, "0001_init.sql", V2_INIT)
+    _push(up, tmp_path / "other" / "migrations", "neighbour", other, "0001.sql", V2_INIT)
+    other_schema = json.loads(
+        _ok(up.cli("project", "credentials", "neighbour", "--hash", other, "--json"))
+    )["apiSchema"]
+
+    assert _ok(_psql(up, "shelly", h, "select count(*) from items")).strip() == "500"
+    _fails(_psql(up, "shelly", h, "insert into items values (9999, 'no')"), "read-only")
+    _fails(_psql(up, "shelly", h, f"select * from {other_schema}.items"), "permission denied")
+    _fails(_psql(up, "shelly", h, "select prosrc from pg_proc limit 1"), "permission denied")
+    _fails(_psql(up, "shelly", h, "select * from flux.flux_migrations"), "permission denied")
+
+    rw = ("--read-write", "--ttl", "5m")
+    _ok(_psql(up, "shelly", h, "insert into items values (9999, 'yes')", *rw))
+    assert _ok(_psql(up, "shelly", h, "select name from items where id = 9999")).strip() == "yes"
+    _fails(_psql(up, "shelly", h, "create table sneaky (id int)", *rw), "permission denied")
+    _fails(_psql(up, "shelly", h, "alter table items add column x int", *rw), "must be owner")
+
+    short = json.loads(
+        _ok(up.cli("db", "url", "-p", "shelly", "--hash", h, "--ttl", "2s", "--json"))
+    )
+    time.sleep(3)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(short["url"], connect_timeout=5).close()
+    deadline = time.monotonic() + 20
+    while "expired" not in _ok(up.cli("db", "access", "list", "-p", "shelly", "--hash", h)):
+        assert time.monotonic() < deadline, "the expired login was never swept"
+        time.sleep(0.5)

@@ -5,7 +5,9 @@ row along `validating → created → verified | verify_failed`); verification c
 Every mutation is audited. Restores and `flux nuke` pass the backup gate: a restore-verified
 backup newer than the project's last change (an applied push or a restore), unless the caller
 skips it, which is audited too. After a successful verification, retention keeps the newest
-`FLUX_BACKUP_KEEP` backups of the project (never the newest verified one).
+`FLUX_BACKUP_KEEP` backups of the project (never the newest verified one). `run_schedule`,
+called by `flux up` off the request path, backs up each project once per
+`FLUX_BACKUP_INTERVAL_HOURS` (default daily).
 
 Restores replace the project's data in one transaction (`flux.backups.restore`); afterwards
 `ControlContext.schema_changed` runs: the REST schema cache is reloaded and temporary
@@ -14,9 +16,10 @@ database logins get their privileges on the restored objects again (`flux.contro
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +32,7 @@ from flux.backups.restore import current_schema_grantees, platform_side, restore
 from flux.backups.verify import restore_verify, validate
 from flux.catalog import audit
 from flux.catalog import backups as catalog_backups
+from flux.catalog import projects as catalog_projects
 from flux.catalog.backups import CREATED, VALIDATING, VERIFIED, VERIFY_FAILED, Backup
 from flux.catalog.projects import Project
 from flux.catalog.users import User
@@ -36,6 +40,8 @@ from flux.control import projects as svc
 from flux.control.auth import authenticate
 from flux.control.context import ControlContext
 from flux.errors import BadInput, Conflict, FluxError, NotFound
+
+log = logging.getLogger(__name__)
 
 LABELS = {
     VALIDATING: "Validating backup artifact",
@@ -455,3 +461,41 @@ def register_backup_routes(router: APIRouter, raw_router: APIRouter) -> None:
         finally:
             upload.unlink(missing_ok=True)
         return {"backup": backup_json(backup)}
+
+
+def schedule_interval() -> timedelta | None:
+    """How often each project is backed up by `flux up` (FLUX_BACKUP_INTERVAL_HOURS, default
+    24; 0 turns the schedule off)."""
+    hours = float(os.environ.get("FLUX_BACKUP_INTERVAL_HOURS", "24"))
+    return timedelta(hours=hours) if hours > 0 else None
+
+
+def due_projects(ctx: ControlContext, interval: timedelta) -> list[Project]:
+    """Active projects whose newest backup (or, without one, whose creation) is older than
+    `interval`: a new project gets its first backup one interval after it was created."""
+    with ctx.catalog.connection() as conn:
+        rows = conn.execute(
+            "SELECT p.hash FROM projects p WHERE p.status = 'active'"
+            " AND greatest(p.created_at, (SELECT max(b.created_at) FROM backups b"
+            "   WHERE b.tenant_id = p.tenant_id)) < now() - %s"
+            " ORDER BY p.created_at",
+            (interval,),
+        ).fetchall()
+        found = [catalog_projects.get_by_hash(conn, row["hash"]) for row in rows]
+    return [p for p in found if p is not None]
+
+
+def run_schedule(ctx: ControlContext) -> list[str]:
+    """One round of the schedule: back up (and verify) every due project, one at a time, off
+    the request path; a failure is logged and retried next round. Returns the hashes done."""
+    interval = schedule_interval()
+    if interval is None:
+        return []
+    done = []
+    for project in due_projects(ctx, interval):
+        try:
+            create_backup(ctx, None, project, trigger="schedule")
+            done.append(project.hash)
+        except FluxError as exc:
+            log.warning("scheduled backup of %s failed: %s", project.slug, exc.message)
+    return done
