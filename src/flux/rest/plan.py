@@ -353,8 +353,9 @@ def build_tree(
 def place_params(root: ReadNode, request: ApiRequest, *, include_root: bool) -> None:
     """Put filters, logic trees, orders, limits and offsets on their nodes.
 
-    With `include_root=False` the root's own filters/order/limit are left out (a mutation
-    applies them to the rows it changes, not to the representation).
+    With `include_root=False` the root's own filters and limit are left out (a mutation
+    applies them to the rows it changes, not to the representation); its order is kept: the
+    representation comes back in that order, as PostgREST returns it.
     """
     q = request.query
     for path, flt in q.filters:
@@ -365,11 +366,10 @@ def place_params(root: ReadNode, request: ApiRequest, *, include_root: bool) -> 
         if path or include_root:
             node = _node_at(root, path)
             node.where.append(_place_logic(node, tree) if node.embeds else tree)
-    for path, terms in q.order.items():
-        if path or include_root:
-            node = _node_at(root, path)
-            node.order = list(terms)
-            _resolve_orders(node)
+    for path, terms in q.order.items():  # the root's order also sorts a representation
+        node = _node_at(root, path)
+        node.order = list(terms)
+        _resolve_orders(node)
     for path, value in q.limit.items():
         if path:
             _node_at(root, path).limit = value
