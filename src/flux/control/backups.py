@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from flux.backups import artefacts
+from flux.backups import artefacts, offsite
 from flux.backups.dump import dump
 from flux.backups.restore import current_schema_grantees, platform_side, restore_into
 from flux.backups.verify import restore_verify, validate
@@ -258,8 +258,37 @@ def _check(
         backup = catalog_backups.get(conn, backup.id)
     assert backup is not None
     if state == VERIFIED:
+        backup = replicate(ctx, project, backup)
         apply_retention(ctx, project)
     return backup
+
+
+def replicate(ctx: ControlContext, project: Project, backup: Backup) -> Backup:
+    """Copy a verified artefact offsite when a target is configured (a failure is audited and
+    leaves the backup Restorable, without the offsite mark)."""
+    target = offsite.configured()
+    if target is None:
+        return backup
+    key = f"{backup.tenant_id}/{backup.id}.dump"
+    try:
+        uri = target.put(Path(backup.path), key, backup.sha256 or "")
+    except FluxError as exc:
+        log.warning("offsite copy of backup %s failed: %s", backup.id, exc.message)
+        _record(ctx, None, project, "backup.offsite", backup=str(backup.id), error=exc.message)
+        return backup
+    with ctx.catalog.transaction() as conn:
+        catalog_backups.set_offsite(conn, backup.id, uri)
+        audit.record(
+            conn,
+            user_id=None,
+            action="backup.offsite",
+            tenant_id=project.tenant_id,
+            target=_target(project),
+            details={"backup": str(backup.id), "uri": uri},
+        )
+        fresh = catalog_backups.get(conn, backup.id)
+    assert fresh is not None
+    return fresh
 
 
 def verify_backup(ctx: ControlContext, user: User, project: Project, backup: Backup) -> Backup:
